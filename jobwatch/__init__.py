@@ -1,0 +1,69 @@
+"""jobwatch: watch batch jobs and tell a DingTalk group how they went.
+
+This module only re-exports. Names are loaded on first use (PEP 562), so ``import jobwatch``
+costs next to nothing and loads neither requests nor tenacity.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import (
+        ConfigError,
+        DingTalkError,
+        JobwatchError,
+        MessageTooLarge,
+        SendError,
+        Throttled,
+    )
+    from .messages import ActionCard, At, Button, FeedCard, FeedLink, Link, Markdown, Message, Text
+    from .senders.dingtalk import DingTalkSender, SendResult
+
+__all__ = [
+    "ActionCard",
+    "At",
+    "Button",
+    "ConfigError",
+    "DingTalkError",
+    "DingTalkSender",
+    "FeedCard",
+    "FeedLink",
+    "JobwatchError",
+    "Link",
+    "Markdown",
+    "Message",
+    "MessageTooLarge",
+    "SendError",
+    "SendResult",
+    "Text",
+    "Throttled",
+    "__version__",
+]
+
+_ERRORS = ("ConfigError", "DingTalkError", "JobwatchError", "MessageTooLarge", "SendError")
+_MESSAGES = ("ActionCard", "At", "Button", "FeedCard", "FeedLink", "Link", "Markdown", "Message")
+_HOME: dict[str, str] = {
+    **dict.fromkeys((*_ERRORS, "Throttled"), "jobwatch.errors"),
+    **dict.fromkeys((*_MESSAGES, "Text"), "jobwatch.messages"),
+    **dict.fromkeys(("DingTalkSender", "SendResult"), "jobwatch.senders.dingtalk"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        value: Any = version("jobwatch")
+    elif name in _HOME:
+        from importlib import import_module
+
+        value = getattr(import_module(_HOME[name]), name)
+    else:
+        raise AttributeError(f"module 'jobwatch' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,5 @@
+"""``python -m jobwatch``: the same as the ``jobwatch`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Removing access tokens, secrets and signs from text before anyone can read it.
+
+Every error message, repr and log line jobwatch writes passes through ``scrub``. The HTTP
+libraries put whole URLs (query included) into their exception texts and DEBUG logs, so
+``install_log_filter`` also scrubs the records of the urllib3 loggers that do that.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+__all__ = ["MASK", "ScrubFilter", "install_log_filter", "scrub"]
+
+MASK = "***"
+
+# Query values that are secret: the robot's token, the sign and its timestamp.
+_QUERY = re.compile(r"(?i)\b(access_token|sign|timestamp)(=|%3D)[^&\s'\"<>)\],;]*")
+# Secrets shorter than this are not replaced as bare strings: "a" would mask every "a".
+_MIN_LITERAL = 6
+
+_URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with secret query values and every given secret replaced by ``***``."""
+    text = _QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_LITERAL:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, MASK)
+    return text
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that scrubs secret query values from a record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is the logging module's to report
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_FILTER = ScrubFilter()
+
+
+def install_log_filter() -> None:
+    """Scrub the urllib3 loggers that write request URLs (idempotent)."""
+    for name in _URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -1,0 +1,1 @@
+"""Senders: turn a message into a delivered robot post. They know nothing of jobs."""

@@ -1,0 +1,101 @@
+"""What DingTalk's answers mean: success, transient, throttled or permanent.
+
+DingTalk answers HTTP 200 even when it rejects a message, so the ``errcode`` in the JSON body
+decides; it may be a number or a string. See shared/dingtalk-protocol.md for the table.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import DingTalkError, Throttled
+
+__all__ = ["THROTTLE_SECONDS", "Transient", "check_answer", "hint", "is_timestamp_error"]
+
+# How long a throttled robot must be left alone, by errcode (None: the x5 IP ban).
+THROTTLE_SECONDS: dict[int | None, float] = {
+    410100: 600.0,
+    130101: 600.0,
+    90030: 600.0,
+    None: 300.0,
+}
+
+_TRANSIENT = {-1, *range(90001, 90015)}
+
+_HINTS = {
+    310000: "a security setting refused it: check the signing secret (SEC...), the robot's"
+    " keyword, or its IP allow-list; errmsg says which",
+    300001: "the access_token is wrong or the robot was removed",
+    300005: "the access_token is wrong or the robot was removed",
+    400101: "the access_token does not exist",
+    400106: "the robot does not exist",
+    400013: "the group was dissolved",
+    400102: "the robot is disabled",
+    400105: "DingTalk does not know this msgtype",
+    40035: "a parameter is missing or invalid",
+    43004: "the Content-Type must be application/json",
+    460101: "the message is too long",
+    101002: "the message is too long",
+    410100: "too many messages: DingTalk allows 20 a minute per robot",
+    130101: "too many messages: DingTalk allows 20 a minute per robot",
+    90030: "the organisation's monthly webhook quota is used up",
+}
+_HINTS.update(dict.fromkeys(range(430101, 430105), "the content was refused by moderation"))
+
+
+class Transient(Exception):
+    """An answer worth retrying: network trouble, HTTP 5xx, a busy DingTalk."""
+
+
+def hint(errcode: int | None) -> str:
+    """A short English explanation of an errcode, or '' when there is none."""
+    return _HINTS.get(errcode, "") if errcode is not None else ""
+
+
+def is_timestamp_error(error: DingTalkError) -> bool:
+    """Whether a 310000 was about the timestamp (clock skew), so a fresh sign may help."""
+    text = error.errmsg.lower()
+    return error.errcode == 310000 and ("timestamp" in text or "时间戳" in text)
+
+
+def _errcode(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_answer(status: int, body: bytes) -> str:
+    """Return errmsg of an accepted message; raise Transient, Throttled or DingTalkError."""
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise Transient(f"HTTP {status} with a body that is not a JSON object ({len(body)} bytes)")
+    if "errcode" not in answer:
+        if answer.get("source") == "x5" or str(answer.get("status")) == "1111":
+            raise Throttled(None, "IP banned by DingTalk's gateway (x5)", THROTTLE_SECONDS[None])
+        if status >= 500:
+            raise Transient(f"HTTP {status} with no errcode")
+        raise Transient(f"HTTP {status} with a JSON body that has no errcode")
+    errcode = _errcode(answer["errcode"])
+    errmsg = str(answer.get("errmsg", ""))
+    if errcode == 0:
+        return errmsg
+    if errcode in THROTTLE_SECONDS:
+        raise Throttled(errcode, errmsg, THROTTLE_SECONDS[errcode])
+    if errcode in _TRANSIENT:
+        raise Transient(f"errcode {errcode}: {errmsg}")
+    if errcode is None:
+        raise Transient(f"HTTP {status} with an errcode that is not a number")
+    if status >= 500:
+        raise Transient(f"HTTP {status} (errcode {errcode}: {errmsg})")
+    raise DingTalkError(errcode, errmsg, hint(errcode))

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .messages import ActionCard, At, Button, FeedCard, FeedLink, Link, Markdown, Message, Text
     from .senders.dingtalk import DingTalkSender, SendResult
 
+    __version__: str
+
 __all__ = [
     "ActionCard",
     "At",
@@ -50,20 +52,22 @@ _HOME: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import version
+# Hidden from type checkers, so that a misspelt name is an error there too.
+if not TYPE_CHECKING:
 
-        value: Any = version("jobwatch")
-    elif name in _HOME:
-        from importlib import import_module
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            from importlib.metadata import version
 
-        value = getattr(import_module(_HOME[name]), name)
-    else:
-        raise AttributeError(f"module 'jobwatch' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+            value: Any = version("jobwatch")
+        elif name in _HOME:
+            from importlib import import_module
 
+            value = getattr(import_module(_HOME[name]), name)
+        else:
+            raise AttributeError(f"module 'jobwatch' has no attribute {name!r}")
+        globals()[name] = value
+        return value
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __dir__() -> list[str]:
+        return list(__all__)

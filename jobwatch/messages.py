@@ -32,6 +32,8 @@ MAX_MENTIONS = 50
 
 def _text(owner: str, name: str, value: object) -> str:
     """Check that a required field is a non-empty string."""
+    if value is None:
+        raise ValueError(f"{owner}.{name} is required")
     if not isinstance(value, str):
         raise TypeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
     if not value.strip():
@@ -93,7 +95,7 @@ def _with_mentions(text: str, at: At | None) -> str:
     missing = [
         name
         for name in at.names()
-        if not re.search("@" + re.escape(name) + r"(?![0-9A-Za-z_])", text)
+        if not re.search(r"(?<![0-9A-Za-z_.@-])@" + re.escape(name) + r"(?![0-9A-Za-z_-])", text)
     ]
     return text + "\n\n" + " ".join("@" + name for name in missing) if missing else text
 

@@ -17,7 +17,12 @@ __all__ = ["MASK", "ScrubFilter", "install_log_filter", "scrub"]
 MASK = "***"
 
 # Query values that are secret: the robot's token, the sign and its timestamp.
-_QUERY = re.compile(r"(?i)\b(access_token|sign|timestamp)(=|%3D)[^&\s'\"<>)\],;]*")
+# The name may follow a plain separator or an encoded one (%3F, %26) in a URL nested inside
+# another; the value ends at '&', an encoded '&' (%26), white space or a closing quote/bracket.
+_QUERY = re.compile(
+    r"(?i)(?:(?<![0-9a-z_])|(?<=%3F)|(?<=%26))(access_token|sign|timestamp)(=|%3D)"
+    r"(?:(?!%26)[^&\s'\"<>)\],;])*"
+)
 # Secrets shorter than this are not replaced as bare strings: "a" would mask every "a".
 _MIN_LITERAL = 6
 
@@ -29,7 +34,8 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     text = _QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     for secret in secrets:
         if secret and len(secret) >= _MIN_LITERAL:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+            for form in sorted(forms, key=len, reverse=True):
                 text = text.replace(form, MASK)
     return text
 

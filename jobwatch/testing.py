@@ -252,7 +252,7 @@ class FakeDingTalk:
         if query.get("access_token") != self.token:
             raise _Rejected(300001, "token is not exist")
         if self.clock() < self._state.throttled_until:
-            raise _Rejected(self.penalty_errcode, "send too fast, exceed 20 times per minute")
+            raise _Rejected(self.penalty_errcode, self._too_fast())
         if not ctype.lower().startswith("application/json"):
             raise _Rejected(43004, "无效的HTTP HEADER Content-Type")
         if len(body) > self.max_body:
@@ -270,6 +270,10 @@ class FakeDingTalk:
             raise _Rejected(310000, "keywords not in content")
         return message
 
+    def _too_fast(self) -> str:
+        per = "minute" if self.rate_window == 60 else f"{self.rate_window:g} seconds"
+        return f"send too fast, exceed {self.rate_limit} times per {per}"
+
     def _check_sign(self, query: dict[str, str]) -> None:
         if self.secret is None:
             return
@@ -286,7 +290,7 @@ class FakeDingTalk:
     @staticmethod
     def _check_schema(message: dict[str, Any]) -> None:
         msgtype = message.get("msgtype")
-        if msgtype not in _SCHEMA:
+        if not isinstance(msgtype, str) or msgtype not in _SCHEMA:
             raise _Rejected(400105, f"不支持的消息类型 msgtype: {msgtype}")
         content = message.get(msgtype)
         if not isinstance(content, dict):
@@ -311,8 +315,11 @@ class FakeDingTalk:
         at = message.get("at", {})
         if not isinstance(at, dict):
             raise _Rejected(40035, "参数 at 不合法")
-        mentioned = len(at.get("atMobiles", []) or []) + len(at.get("atUserIds", []) or [])
-        if mentioned > 50:
+        mentioned = [at.get(key) or [] for key in ("atMobiles", "atUserIds")]
+        if not all(isinstance(ids, list) and all(isinstance(x, str) for x in ids)
+                   for ids in mentioned) or not isinstance(at.get("isAtAll", False), bool):
+            raise _Rejected(40035, "参数 at 不合法")
+        if sum(map(len, mentioned)) > 50:
             raise _Rejected(40035, "at 人数超过 50")
 
     def _accept(self, message: dict[str, Any]) -> None:
@@ -324,7 +331,7 @@ class FakeDingTalk:
                 state.sent_at.popleft()
             if len(state.sent_at) >= self.rate_limit:
                 state.throttled_until = now + self.penalty
-                raise _Rejected(self.penalty_errcode, "send too fast, exceed 20 times per minute")
+                raise _Rejected(self.penalty_errcode, self._too_fast())
             uuid = message.get("msgUuid")
             if isinstance(uuid, str) and uuid in state.uuids:
                 return
@@ -391,6 +398,7 @@ def _handler_for(fake: FakeDingTalk) -> type[BaseHTTPRequestHandler]:
             )
             fault = fake._take_fault()
             if fault is not None:
+                record = replace(record, faulted=True)
                 self._fault(fault, record)
                 if fault.errcode is not None or fault.status != 200 or fault.drop or fault.html:
                     return
@@ -414,8 +422,9 @@ def _handler_for(fake: FakeDingTalk) -> type[BaseHTTPRequestHandler]:
             final = fault.errcode is not None or fault.status != 200 or fault.drop or fault.html
             if not final:
                 return
-            fake._record(replace(record, status=fault.status, errcode=fault.errcode,
-                                  errmsg=fault.errmsg, faulted=True))
+            fake._record(
+                replace(record, status=fault.status, errcode=fault.errcode, errmsg=fault.errmsg)
+            )
             if fault.drop:
                 self.close_connection = True
             elif fault.html:

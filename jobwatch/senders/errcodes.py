@@ -11,15 +11,13 @@ from typing import Any
 
 from ..errors import DingTalkError, Throttled
 
-__all__ = ["THROTTLE_SECONDS", "Transient", "check_answer", "hint", "is_timestamp_error"]
+__all__ = [
+    "BAN_SECONDS",
+    "THROTTLE_SECONDS", "Transient", "check_answer", "hint", "is_timestamp_error"]
 
-# How long a throttled robot must be left alone, by errcode (None: the x5 IP ban).
-THROTTLE_SECONDS: dict[int | None, float] = {
-    410100: 600.0,
-    130101: 600.0,
-    90030: 600.0,
-    None: 300.0,
-}
+# How long a throttled robot must be left alone, by errcode; and after the gateway's IP ban.
+THROTTLE_SECONDS: dict[int, float] = {410100: 600.0, 130101: 600.0, 90030: 600.0}
+BAN_SECONDS = 300.0
 
 _TRANSIENT = {-1, *range(90001, 90015)}
 
@@ -82,20 +80,20 @@ def check_answer(status: int, body: bytes) -> str:
         raise Transient(f"HTTP {status} with a body that is not a JSON object ({len(body)} bytes)")
     if "errcode" not in answer:
         if answer.get("source") == "x5" or str(answer.get("status")) == "1111":
-            raise Throttled(None, "IP banned by DingTalk's gateway (x5)", THROTTLE_SECONDS[None])
+            raise Throttled(None, "IP banned by DingTalk's gateway (x5)", BAN_SECONDS)
         if status >= 500:
             raise Transient(f"HTTP {status} with no errcode")
         raise Transient(f"HTTP {status} with a JSON body that has no errcode")
     errcode = _errcode(answer["errcode"])
     errmsg = str(answer.get("errmsg", ""))
+    if errcode is None:
+        raise Transient(f"HTTP {status} with an errcode that is not a number")
     if errcode == 0:
         return errmsg
     if errcode in THROTTLE_SECONDS:
         raise Throttled(errcode, errmsg, THROTTLE_SECONDS[errcode])
     if errcode in _TRANSIENT:
         raise Transient(f"errcode {errcode}: {errmsg}")
-    if errcode is None:
-        raise Transient(f"HTTP {status} with an errcode that is not a number")
     if status >= 500:
         raise Transient(f"HTTP {status} (errcode {errcode}: {errmsg})")
     raise DingTalkError(errcode, errmsg, hint(errcode))

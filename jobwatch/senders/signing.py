@@ -61,10 +61,10 @@ class Webhook:
             raise ConfigError(f"webhook URL must be http:// or https:// with a host; {_EXPECTED}")
         query = parse_qsl(parts.query, keep_blank_values=True)
         tokens = [v for k, v in query if k == "access_token"]
-        if len(tokens) != 1 or not tokens[0].strip():
+        if len(tokens) != 1 or not _TOKEN.fullmatch(tokens[0].strip()):
             raise ConfigError(
-                "webhook URL needs exactly one non-empty access_token=... query value;"
-                f" {_EXPECTED}"
+                "webhook URL needs exactly one access_token=... query value of letters,"
+                f" digits, '-' and '_'; {_EXPECTED}"
             )
         extra = tuple((k, v) for k, v in query if k not in ("access_token", "timestamp", "sign"))
         endpoint = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "", ""))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .config import configure
+    from .delivery import flush
     from .errors import (
         ConfigError,
         DingTalkError,
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
         Throttled,
     )
     from .messages import ActionCard, At, Button, FeedCard, FeedLink, Link, Markdown, Message, Text
+    from .monitor import Run, Watch, monitor, watch
+    from .report import Report
     from .senders.dingtalk import DingTalkSender, SendResult
 
     __version__: str
@@ -36,11 +40,18 @@ __all__ = [
     "Markdown",
     "Message",
     "MessageTooLarge",
+    "Report",
+    "Run",
     "SendError",
     "SendResult",
     "Text",
     "Throttled",
+    "Watch",
     "__version__",
+    "configure",
+    "flush",
+    "monitor",
+    "watch",
 ]
 
 _ERRORS = ("ConfigError", "DingTalkError", "JobwatchError", "MessageTooLarge", "SendError")
@@ -49,6 +60,10 @@ _HOME: dict[str, str] = {
     **dict.fromkeys((*_ERRORS, "Throttled"), "jobwatch.errors"),
     **dict.fromkeys((*_MESSAGES, "Text"), "jobwatch.messages"),
     **dict.fromkeys(("DingTalkSender", "SendResult"), "jobwatch.senders.dingtalk"),
+    **dict.fromkeys(("Run", "Watch", "monitor", "watch"), "jobwatch.monitor"),
+    "Report": "jobwatch.report",
+    "configure": "jobwatch.config",
+    "flush": "jobwatch.delivery",
 }
 
 

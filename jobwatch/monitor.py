@@ -1,0 +1,501 @@
+"""Watch, the one engine that watches a run of a job; ``watch()`` and ``@monitor`` over it.
+
+The job's outcome is sacred: its return value, its exception (the same object, re-raised with a
+bare ``raise``, traceback intact) and its exit status are exactly what they would be without
+jobwatch. Everything jobwatch does after the job ends (building, rendering, submitting a report)
+runs inside ``_guard``, which logs and swallows its own errors.
+
+Cheap by design: this module imports nothing costly, and a successful call under the default
+``notify="failure"`` costs one clock read; the report machinery loads on the first failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+    from types import TracebackType
+    from typing import ParamSpec, TypeVar, overload
+
+    from .messages import Message
+    from .report import Report
+
+    P = ParamSpec("P")
+    R = TypeVar("R")
+else:
+
+    def overload(func: Any) -> Any:  # typing's overload, without importing typing's cost
+        return func
+
+
+__all__ = ["Run", "Watch", "monitor", "watch"]
+
+_CO_GENERATOR, _CO_COROUTINE, _CO_ASYNC_GENERATOR = 0x20, 0x80, 0x200
+_perf = time.perf_counter
+
+# Reading os.environ costs ~0.7 us per call (it encodes the key); its backing dict does not.
+_ENV_DATA: dict[Any, Any] | None = getattr(os.environ, "_data", None)
+try:
+    _NOTIFY_KEY: Any = os.environ.encodekey("JOBWATCH_NOTIFY")
+except AttributeError:  # pragma: no cover - an os.environ without the CPython internals
+    _ENV_DATA, _NOTIFY_KEY = None, None
+_QUIET_SUCCESS = (None, b"failure", "failure", b"never", "never")
+
+
+def _log() -> Any:
+    import logging
+
+    return logging.getLogger("jobwatch")
+
+
+def _script_name() -> str:
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    return os.path.basename(argv0) or "python"
+
+
+class Run:
+    """One run under a Watch: ``note(key, value)`` adds a field to its report."""
+
+    __slots__ = ("_ended", "_lock", "_timer", "notes", "perf", "started", "watch")
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+        self.started = time.time()
+        self.perf = _perf()
+        self.notes: dict[str, object] = {}
+        self._timer: threading.Timer | None = None
+        self._ended = False
+        self._lock = threading.Lock()
+
+    def note(self, key: str, value: object) -> None:
+        """Add ``key: value`` to this run's report (shown under the standard fields)."""
+        self.notes[str(key)] = value
+
+    def _overrun(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+        elapsed = _perf() - self.perf
+        self.watch._emit("overrun", self.started, elapsed, None, dict(self.notes))
+
+    def end(self, exc: BaseException | None) -> None:
+        with self._lock:
+            self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.watch._finish(self.perf, exc, self.notes, self.started)
+
+
+class Watch:
+    """Watches runs of one job and reports them; a sync and async context manager.
+
+    Each ``with`` gets its own Run, so one Watch can be shared by threads, tasks, and nested or
+    re-entered blocks. Settings given here win over ``configure()`` and the environment; a bad
+    one raises ConfigError now, naming it.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        owners: list[str] | tuple[str, ...] | str | None = None,
+        notify: str | None = None,
+        timeout: float | None = None,
+        notify_start: bool = False,
+        mention_all: bool | None = None,
+        webhook: str | None = None,
+        secret: str | None = None,
+        keyword: str | None = None,
+        lang: str | None = None,
+        formatter: Callable[[Report], Message] | None = None,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"name must be a non-empty str, got {name!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        ):
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if formatter is not None and not callable(formatter):
+            raise ConfigError("formatter must be a callable(report) returning a message")
+        self.name = name.strip() if name else _script_name()
+        self.settings = config.parse(
+            {
+                "owners": owners, "notify": notify, "mention_all": mention_all,
+                "webhook": webhook, "secret": secret, "keyword": keyword, "lang": lang,
+            }
+        )
+        self.timeout = timeout
+        self.notify_start = bool(notify_start)
+        self.formatter = formatter
+        self._explicit_notify: str | None = self.settings.get("notify")
+        self._runs: dict[tuple[int, int], list[Run]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Watch({self.name!r})"
+
+    # -- the context manager faces -------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        return self._push(self.begin(), 0)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pop(0).end(exc)
+
+    async def __aenter__(self) -> Run:
+        return self._push(self.begin(), _task_id())
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pop(_task_id()).end(exc)
+
+    def _push(self, run: Run, task: int) -> Run:
+        with self._lock:
+            self._runs.setdefault((threading.get_ident(), task), []).append(run)
+        return run
+
+    def _pop(self, task: int) -> Run:
+        key = (threading.get_ident(), task)
+        with self._lock:
+            stack = self._runs[key]
+            run = stack.pop()
+            if not stack:
+                del self._runs[key]
+        return run
+
+    # -- the engine --------------------------------------------------------------------
+
+    @property
+    def needs_run(self) -> bool:
+        """Whether a call needs a Run object (a timer or a start message), not just a clock."""
+        return self.timeout is not None or self.notify_start
+
+    def begin(self) -> Run:
+        """Start a run: send the start message and arm the overrun timer if asked to."""
+        run = Run(self)
+        if self.notify_start:
+            self._emit("started", run.started, None, None, None)
+        if self.timeout is not None:
+            _guard(self._arm, run)
+        return run
+
+    def _arm(self, run: Run) -> None:
+        assert self.timeout is not None  # noqa: S101 - begin() checked it
+        timer = threading.Timer(self.timeout, _guard, args=(run._overrun,))
+        timer.daemon = True
+        timer.name = f"jobwatch-timeout-{self.name}"
+        run._timer = timer
+        timer.start()
+
+    def quiet_success(self) -> bool:
+        """True when a success makes no report: the hot path's only check."""
+        notify = self._explicit_notify or config._configured.get("notify")
+        if notify is not None:
+            return notify != "always" and notify != "change"
+        raw = _ENV_DATA.get(_NOTIFY_KEY) if _ENV_DATA is not None else None
+        return raw in _QUIET_SUCCESS
+
+    def _finish(
+        self, perf: float, exc: BaseException | None, notes: dict[str, object] | None = None,
+        started: float | None = None,
+    ) -> None:
+        """Report a run that ended (``exc`` None: it returned). Never raises."""
+        duration = _perf() - perf
+        _guard(self._report_end, duration, exc, notes, started)
+
+    def _report_end(
+        self, duration: float, exc: BaseException | None, notes: dict[str, object] | None,
+        started: float | None,
+    ) -> None:
+        from .report import classify
+
+        status, exit_code = classify(exc)
+        ended = time.time()
+        self._emit(status, started or ended - duration, duration, exc, notes, ended, exit_code)
+
+    def _emit(
+        self, status: str, started: float, duration: float | None, exc: BaseException | None,
+        notes: dict[str, object] | None, ended: float | None = None, exit_code: int | None = None,
+    ) -> None:
+        from . import delivery, render, report
+
+        settings = config.resolve(self.settings)
+        if not _wanted(settings.notify, status):
+            return
+        built = report.build(
+            self.name, status, started=started, duration=duration, ended=ended, exc=exc,
+            exit_code=exit_code, notes=notes, owners=settings.owners,
+        )
+        message = self._format(built) or render.render(built, settings)
+        delivery.submit(message, settings, label=self.name)
+
+    def _format(self, built: Report) -> Message | None:
+        if self.formatter is None:
+            return None
+        try:
+            message = self.formatter(built)
+        except Exception as exc:  # noqa: BLE001 - a user's formatter must not lose the report
+            _log().warning(
+                "jobwatch: formatter for %r failed (%s); using the default report",
+                self.name, type(exc).__name__,
+            )
+            return None
+        if not hasattr(message, "payload"):
+            _log().warning(
+                "jobwatch: formatter for %r returned %s, not a message; using the default",
+                self.name, type(message).__name__,
+            )
+            return None
+        return message
+
+
+def _wanted(notify: str, status: str) -> bool:
+    """Whether the notify policy sends a message for this status."""
+    if notify == "never":
+        return False
+    if status in ("failure", "interrupted", "started", "overrun"):
+        return True
+    return notify == "always"  # "change" tracks history with the outbox; until then: failures
+
+
+def _guard(func: Callable[..., object], *args: object) -> None:
+    """Run jobwatch's own work; log its errors, never let them reach the job."""
+    try:
+        func(*args)
+    except Exception as exc:  # noqa: BLE001 - the boundary between jobwatch and the job
+        with contextlib.suppress(Exception):  # logging itself failed: stay silent
+            _log().warning(
+                "jobwatch: internal error, report not sent: %s: %s", type(exc).__name__, exc,
+                exc_info=_log().isEnabledFor(10),
+            )
+
+
+def _task_id() -> int:
+    import asyncio
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    return id(task) if task is not None else 0
+
+
+def watch(
+    name: str | None = None,
+    *,
+    owners: list[str] | tuple[str, ...] | str | None = None,
+    notify: str | None = None,
+    timeout: float | None = None,
+    notify_start: bool = False,
+    mention_all: bool | None = None,
+    webhook: str | None = None,
+    secret: str | None = None,
+    keyword: str | None = None,
+    lang: str | None = None,
+    formatter: Callable[[Report], Message] | None = None,
+) -> Watch:
+    """Watch a block: ``with watch("nightly-etl", owners=[...]) as w: ...`` (or ``async with``).
+
+    The default name is the script's file name.
+    """
+    return Watch(
+        name, owners=owners, notify=notify, timeout=timeout, notify_start=notify_start,
+        mention_all=mention_all, webhook=webhook, secret=secret, keyword=keyword, lang=lang,
+        formatter=formatter,
+    )
+
+
+# -- @monitor ---------------------------------------------------------------------------
+
+
+@overload
+def monitor(func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def monitor(  # noqa: F811 - typing.overload's stand-in, see the imports
+    name: str | None = None,
+    /,
+    *,
+    owners: list[str] | tuple[str, ...] | str | None = None,
+    notify: str | None = None,
+    timeout: float | None = None,
+    notify_start: bool = False,
+    mention_all: bool | None = None,
+    webhook: str | None = None,
+    secret: str | None = None,
+    keyword: str | None = None,
+    lang: str | None = None,
+    formatter: Callable[[Report], Message] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def monitor(name: Any = None, /, **options: Any) -> Any:  # noqa: F811
+    """Watch every call of a function: ``@monitor`` or ``@monitor("name", owners=[...])``.
+
+    Works on functions, ``async def`` functions, generator and async generator functions (a run
+    lasts until the generator is exhausted, closed or raises), methods, classmethods and
+    staticmethods. The default name is the function's ``module.qualname``.
+    """
+    if callable(name) or isinstance(name, (classmethod, staticmethod)):
+        if options:
+            raise TypeError("use @monitor or @monitor(name, **options), not both")
+        return _decorate(name, None, {})
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"monitor's name must be a str, got {type(name).__name__}")
+    Watch(name or "check", **options)  # validate the options now, where the error is readable
+    return lambda func: _decorate(func, name, options)
+
+
+def _decorate(func: Any, name: str | None, options: dict[str, Any]) -> Any:
+    if isinstance(func, (classmethod, staticmethod)):
+        return type(func)(_decorate(func.__func__, name, options))
+    if not callable(func):
+        raise TypeError(f"@monitor needs a function, got {type(func).__name__}")
+    default = f"{getattr(func, '__module__', None) or '?'}.{getattr(func, '__qualname__', '?')}"
+    engine = Watch(name or default, **options)
+    flags = getattr(getattr(func, "__code__", None), "co_flags", 0)
+    if flags & _CO_ASYNC_GENERATOR:
+        return _async_generator(func, engine)
+    if flags & _CO_COROUTINE or _is_coroutine_function(func, flags):
+        return _coroutine(func, engine)
+    if flags & _CO_GENERATOR:
+        return _generator(func, engine)
+    return _function(func, engine)
+
+
+def _is_coroutine_function(func: Any, flags: int) -> bool:
+    if flags or getattr(func, "__code__", None) is not None:
+        return getattr(func, "_is_coroutine_marker", None) is not None
+    import inspect  # a partial or callable object: ask inspect, off the hot path
+
+    return inspect.iscoroutinefunction(func)
+
+
+def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
+    if engine.needs_run:
+
+        @functools.wraps(func)
+        def watched(*args: P.args, **kwargs: P.kwargs) -> R:
+            run = engine.begin()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                run.end(exc)
+                raise
+            run.end(None)
+            return result
+
+        return watched
+
+    @functools.wraps(func)
+    def fast(*args: P.args, **kwargs: P.kwargs) -> R:
+        perf = _perf()
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            engine._finish(perf, exc)
+            raise
+        if not engine.quiet_success():
+            engine._finish(perf, None)
+        return result
+
+    return fast
+
+
+def _coroutine(func: Callable[P, Awaitable[R]], engine: Watch) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(func)
+    async def watched(*args: P.args, **kwargs: P.kwargs) -> R:
+        run = engine.begin() if engine.needs_run else None
+        perf = _perf()
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            if run is not None:
+                run.end(exc)
+            else:
+                engine._finish(perf, exc)
+            raise
+        if run is not None:
+            run.end(None)
+        elif not engine.quiet_success():
+            engine._finish(perf, None)
+        return result
+
+    return watched
+
+
+def _generator(
+    func: Callable[P, Generator[Any, Any, Any]], engine: Watch
+) -> Callable[P, Generator[Any, Any, Any]]:
+    @functools.wraps(func)
+    def watched(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+        run = engine.begin()
+        try:
+            result = yield from func(*args, **kwargs)
+        except GeneratorExit:
+            run.end(None)  # closed by its consumer: a normal end
+            raise
+        except BaseException as exc:
+            run.end(exc)
+            raise
+        run.end(None)
+        return result
+
+    return watched
+
+
+def _async_generator(
+    func: Callable[P, AsyncIterator[Any]], engine: Watch
+) -> Callable[P, AsyncIterator[Any]]:
+    @functools.wraps(func)
+    async def watched(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
+        agen: Any = func(*args, **kwargs)
+        run = engine.begin()
+        try:
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                run.end(None)
+                return
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown:  # noqa: BLE001 - thrown into the wrapped one
+                    try:
+                        item = await agen.athrow(thrown)
+                    except StopAsyncIteration:
+                        break
+                else:
+                    try:
+                        item = await agen.asend(sent)
+                    except StopAsyncIteration:
+                        break
+        except GeneratorExit:
+            run.end(None)
+            raise
+        except BaseException as exc:
+            run.end(exc)
+            raise
+        run.end(None)
+
+    return watched

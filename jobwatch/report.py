@@ -1,0 +1,147 @@
+"""Report: what happened to one run of a job, as plain data. No I/O, no HTTP.
+
+Building a report never raises: an exception whose ``__str__`` or ``__repr__`` fails, or
+whose traceback cannot be formatted, still gets a report with what could be read.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import traceback
+from dataclasses import dataclass
+from types import TracebackType
+
+__all__ = ["STATUSES", "Report", "build", "classify", "safe_str"]
+
+# success, failure and interrupted end a run; started and overrun are sent while it runs.
+STATUSES = ("success", "failure", "interrupted", "started", "overrun")
+
+_HOST: list[str] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One run of a job (or its start, or an overrun warning)."""
+
+    name: str
+    status: str
+    started: float
+    ended: float | None
+    duration: float | None
+    host: str
+    platform: str
+    pid: int
+    python: str
+    exc_type: str | None = None
+    exc_message: str | None = None
+    traceback: str | None = None
+    exit_code: int | None = None
+    notes: tuple[tuple[str, str], ...] = ()
+    owners: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run failed or was interrupted: the outcomes that mention owners."""
+        return self.status in ("failure", "interrupted")
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, falling back to repr and then to the type name; never raises."""
+    for convert in (str, repr):
+        try:
+            text = convert(value)
+        except Exception:  # noqa: BLE001, S112 - a broken __str__ is the job's, not ours
+            continue
+        if isinstance(text, str):
+            return text
+    try:
+        name = type(value).__name__
+    except Exception:  # noqa: BLE001 - nothing more to try
+        name = "object"
+    return f"<{name} object: str() and repr() failed>"
+
+
+def classify(exc: BaseException | None) -> tuple[str, int | None]:
+    """The status and exit code of a run that ended with ``exc`` (None: returned)."""
+    if exc is None:
+        return "success", None
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or code == 0:
+            return "success", 0
+        return "failure", code if isinstance(code, int) and not isinstance(code, bool) else 1
+    return "failure", None
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    module = getattr(cls, "__module__", None)
+    name = getattr(cls, "__qualname__", cls.__name__)
+    return name if module in (None, "builtins", "__main__") else f"{module}.{name}"
+
+
+def _job_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback without the leading frames of jobwatch's own wrappers."""
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == "jobwatch.monitor":
+        tb = tb.tb_next
+    return tb
+
+
+def _traceback(exc: BaseException, tb: TracebackType | None) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:  # noqa: BLE001 - a report without frames beats no report
+        return f"{_type_name(exc)}: {safe_str(exc)}\n(jobwatch could not format the traceback)"
+
+
+def _host() -> str:
+    if not _HOST:
+        try:
+            _HOST.append(socket.gethostname() or platform.node() or "unknown")
+        except OSError:
+            _HOST.append("unknown")
+    return _HOST[0]
+
+
+def build(
+    name: str,
+    status: str,
+    *,
+    started: float,
+    duration: float | None,
+    ended: float | None = None,
+    exc: BaseException | None = None,
+    exit_code: int | None = None,
+    notes: dict[str, object] | None = None,
+    owners: tuple[str, ...] = (),
+) -> Report:
+    """A Report for this process, with the exception's text and traceback if there is one."""
+    exc_type = exc_message = text = None
+    if exc is not None and status != "success":
+        exc_type = _type_name(exc)
+        exc_message = safe_str(exc)
+        text = _traceback(exc, _job_frames(exc.__traceback__))
+        if isinstance(exc, SystemExit):
+            text = None
+    return Report(
+        name=name,
+        status=status,
+        started=started,
+        ended=ended,
+        duration=duration,
+        host=_host(),
+        platform=sys.platform,
+        pid=os.getpid(),
+        python=platform.python_version(),
+        exc_type=exc_type,
+        exc_message=exc_message,
+        traceback=text,
+        exit_code=exit_code,
+        notes=tuple((safe_str(k), safe_str(v)) for k, v in (notes or {}).items()),
+        owners=owners,
+    )

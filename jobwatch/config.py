@@ -63,6 +63,9 @@ class Settings:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are read-only")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Settings are read-only")
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Settings):
             return NotImplemented

@@ -1,4 +1,4 @@
-"""@monitor and watch() in process, reporting to FakeDingTalk: every outcome, never harming the job."""
+"""@monitor and watch() in process, reporting to FakeDingTalk: every outcome, job unharmed."""
 
 from __future__ import annotations
 
@@ -473,9 +473,14 @@ def test_sixteen_threads_failing_at_once_each_keep_their_own(robot: FakeDingTalk
 
 def test_watch_block_failure_and_notes(robot: FakeDingTalk) -> None:
     """A failing with-block is reported with its notes; the exception propagates."""
-    with pytest.raises(JobError), watch("etl", lang="en") as w:
-        w.note("rows", 42)
-        raise JobError("bad")
+
+    def script() -> None:
+        with watch("etl", lang="en") as w:
+            w.note("rows", 42)
+            raise JobError("bad")
+
+    with pytest.raises(JobError):
+        script()
     ((title, text),) = markdown(robot)
     assert title == "Job report: etl failed"
     assert "**rows:** 42" in text
@@ -547,7 +552,9 @@ def test_notify_start_sends_a_started_message(robot: FakeDingTalk) -> None:
         return 7
 
     assert job() == 7
-    assert [t for t, _ in markdown(robot)] == ["程序执行情况: job 开始运行", "程序执行情况: job 成功"]
+    assert [t for t, _ in markdown(robot)] == [
+        "程序执行情况: job 开始运行", "程序执行情况: job 成功"
+    ]
 
 
 def test_overrun_warning_fires_once_while_the_job_runs(robot: FakeDingTalk) -> None:

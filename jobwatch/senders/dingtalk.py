@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DingTalkError, MessageTooLarge, SendError
+from ..errors import ConfigError, DingTalkError, MessageTooLarge, SendError, Throttled
 from ..messages import Message
 from ..scrub import MASK, install_log_filter, scrub
 from . import errcodes
-from .signing import Webhook
+from .signing import Webhook, sign
 
 if TYPE_CHECKING:
     import requests
@@ -32,8 +32,13 @@ __all__ = ["MAX_BODY_BYTES", "DingTalkSender", "SendResult"]
 log = logging.getLogger("jobwatch.sender")
 
 MAX_BODY_BYTES = 20_000
-_HEADERS = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "jobwatch"}
+_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Accept-Encoding": "identity",
+    "User-Agent": "jobwatch",
+}
 _MIN_REQUEST_TIMEOUT = 0.05
+_MAX_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +120,6 @@ class DingTalkSender:
         if session is not None:
             session.close()
 
-    def _scrub(self, text: str) -> str:
-        return scrub(text, (self._webhook.token, self._secret))
-
     def encode(self, message: Message, msg_uuid: str) -> bytes:
         """The request body for ``message``: compact UTF-8 JSON, keyword applied."""
         if self.keyword is not None:
@@ -140,7 +142,7 @@ class DingTalkSender:
             raise MessageTooLarge(len(body), MAX_BODY_BYTES)
         from ._retry import policy
 
-        started = self._monotonic()
+        state = _Send(body, msg_uuid, self._monotonic())
         retrying = policy(
             retry_on=errcodes.Transient,
             attempts=self.attempts,
@@ -149,15 +151,18 @@ class DingTalkSender:
             sleep=self._sleep,
             on_retry=self._log_retry,
         )
+        failure: errcodes.Transient | None = None
         try:
-            errmsg = retrying(self._attempt, body, started, msg_uuid)
+            errmsg = retrying(self._attempt, state)
         except errcodes.Transient as exc:
-            attempts = retrying.statistics.get("attempt_number", 1)
+            failure = exc
+        if failure is not None:  # raised here, so no __context__ leads to lower-level errors
             raise SendError(
-                f"could not deliver to DingTalk ({self._webhook.display()}) after {attempts}"
-                f" attempt(s) in {self._monotonic() - started:.1f} s: {exc}"
-            ) from None
-        return SendResult(msg_uuid, retrying.statistics.get("attempt_number", 1), errmsg)
+                f"could not deliver to DingTalk ({self._webhook.display()}) after"
+                f" {state.requests} request(s) in {self._monotonic() - state.started:.1f} s:"
+                f" {failure}"
+            )
+        return SendResult(msg_uuid, state.requests, errmsg)
 
     def _log_retry(self, attempt: int, error: BaseException | None, wait: float) -> None:
         log.debug(
@@ -165,58 +170,112 @@ class DingTalkSender:
             attempt, self._webhook.display(), error, wait,
         )
 
-    def _attempt(self, body: bytes, started: float, msg_uuid: str) -> str:
-        """One attempt, plus one re-signed retry when DingTalk doubts the timestamp."""
-        try:
-            return self._post(body, started, msg_uuid)
-        except DingTalkError as exc:
-            if not errcodes.is_timestamp_error(exc):
-                raise
-            log.debug("DingTalk refused the timestamp; re-signing once (is the clock right?)")
-            return self._post(body, started, msg_uuid)
+    def _attempt(self, state: _Send) -> str:
+        """One attempt, plus one re-signed request per send when DingTalk doubts the timestamp.
 
-    def _post(self, body: bytes, started: float, msg_uuid: str) -> str:
+        Errors come back from ``_exchange`` as objects with no traceback, and are raised here:
+        no frame that held the signed URL is ever part of an exception jobwatch raises.
+        """
+        while True:
+            answer = self._exchange(state)
+            if isinstance(answer, str):
+                log.debug("DingTalk accepted msgUuid %s: %s", state.msg_uuid, answer)
+                return answer
+            if isinstance(answer, DingTalkError):
+                log.debug("DingTalk answered errcode %s: %s", answer.errcode, answer.errmsg)
+                if not state.resigned and errcodes.is_timestamp_error(answer):
+                    state.resigned = True
+                    log.debug("DingTalk refused the timestamp; re-signing once (clock right?)")
+                    continue
+            raise answer
+
+    def _exchange(self, state: _Send) -> str | errcodes.Transient | DingTalkError:
+        """Sign, post and read one answer: the errmsg, or the error to raise (scrubbed)."""
         import requests
 
-        remaining = self.deadline - (self._monotonic() - started)
+        state.requests += 1
+        remaining = self.deadline - (self._monotonic() - state.started)
         timeout = max(min(self.timeout, remaining), _MIN_REQUEST_TIMEOUT)
         timestamp_ms = int(self._clock() * 1000) if self._secret else None
         url = self._webhook.url(secret=self._secret, timestamp_ms=timestamp_ms)
+        secrets: tuple[str | None, ...] = (self._webhook.token, self._secret)
+        if self._secret and timestamp_ms is not None:
+            secrets += (sign(self._secret, timestamp_ms), str(timestamp_ms))
         log.debug(
             "POST %s (%d bytes, msgUuid %s, timeout %.2f s)",
-            self._webhook.display(), len(body), msg_uuid, timeout,
+            self._webhook.display(), len(state.body), state.msg_uuid, timeout,
         )
-        # requests' errors hold the signed URL: keep only a scrubbed text of them, and raise
-        # outside the except block so that no __context__ leads back to the original.
-        failure: errcodes.Transient | None = None
         try:
-            with self._lock:
-                response = self._open().post(url, data=body, headers=_HEADERS, timeout=timeout)
-                status, content = response.status_code, response.content
+            response = self._open().post(
+                url, data=state.body, headers=_HEADERS, timeout=timeout, stream=True,
+                allow_redirects=False,
+            )
+            with response:
+                content = self._read(response, state)
+            if content is None:
+                return errcodes.Transient(f"the answer took longer than {self.deadline:g} s")
+            errmsg = errcodes.check_answer(response.status_code, content)
         except requests.Timeout:
-            failure = errcodes.Transient(f"no answer within {timeout:.2f} s")
+            return errcodes.Transient(f"no answer within {timeout:.2f} s")
         except requests.RequestException as exc:
-            failure = errcodes.Transient(self._scrub(f"{type(exc).__name__}: {exc}"))
-        if failure is not None:
-            raise failure
-        try:
-            errmsg = errcodes.check_answer(status, content)
-        except DingTalkError as exc:
-            log.debug("DingTalk answered errcode %s: %s", exc.errcode, self._scrub(exc.errmsg))
-            raise
-        log.debug("DingTalk accepted msgUuid %s: %s", msg_uuid, errmsg)
-        return errmsg
+            return errcodes.Transient(scrub(f"{type(exc).__name__}: {exc}", secrets))
+        except (errcodes.Transient, DingTalkError) as exc:
+            return _scrubbed(exc, secrets)
+        return scrub(errmsg, secrets)
+
+    def _read(self, response: requests.Response, state: _Send) -> bytes | None:
+        """The answer's body, read within the deadline (None: too slow) and capped in size.
+
+        requests' timeout bounds each socket read, not the whole answer: a server that drips
+        a byte at a time could hold the sender for ever. So read what has arrived (``read1``,
+        uncompressed since we ask for ``identity``) and check the deadline in between.
+        """
+        raw = response.raw
+        read = getattr(raw, "read1", None) or (lambda amt: raw.read(1))  # urllib3 < 2
+        chunks, size = [], 0
+        while size <= _MAX_ANSWER_BYTES:
+            chunk = read(4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if self._monotonic() - state.started > self.deadline:
+                return None
+        return b"".join(chunks)
 
     def _open(self) -> requests.Session:
-        """The pooled session, made on first use (caller holds the lock)."""
-        if self._session is None:
-            import requests
-            from requests.adapters import HTTPAdapter
+        """The pooled session, made on first use; urllib3's pool is shared safely by threads."""
+        with self._lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
 
-            install_log_filter()
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._session = session
-        return self._session
+                install_log_filter()
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=16, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._session = session
+            return self._session
+
+
+@dataclass(slots=True)
+class _Send:
+    """The state of one send() across its attempts."""
+
+    body: bytes
+    msg_uuid: str
+    started: float
+    requests: int = 0
+    resigned: bool = False
+
+
+def _scrubbed(
+    error: errcodes.Transient | DingTalkError, secrets: tuple[str | None, ...]
+) -> errcodes.Transient | DingTalkError:
+    """The same error with secrets scrubbed from its text and no traceback."""
+    if isinstance(error, Throttled):
+        return Throttled(error.errcode, scrub(error.errmsg, secrets), error.retry_after)
+    if isinstance(error, DingTalkError):
+        return type(error)(error.errcode, scrub(error.errmsg, secrets), error.hint)
+    return errcodes.Transient(scrub(str(error), secrets))

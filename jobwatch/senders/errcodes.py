@@ -52,9 +52,15 @@ def hint(errcode: int | None) -> str:
 
 
 def is_timestamp_error(error: DingTalkError) -> bool:
-    """Whether a 310000 was about the timestamp (clock skew), so a fresh sign may help."""
+    """Whether a 310000 was about the timestamp (clock skew), so a fresh sign may help.
+
+    A wrong secret is not: DingTalk's Chinese wording for it (签名不匹配) also names the
+    timestamp in its advice ("请确认签名和生成签名的时间戳...").
+    """
     text = error.errmsg.lower()
-    return error.errcode == 310000 and ("timestamp" in text or "时间戳" in text)
+    if error.errcode != 310000 or "sign not match" in text or "签名不匹配" in text:
+        return False
+    return "timestamp" in text or "时间戳" in text
 
 
 def _errcode(value: Any) -> int | None:
@@ -76,7 +82,17 @@ def check_answer(status: int, body: bytes) -> str:
         answer = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         answer = None
+    if 300 <= status < 400:
+        raise DingTalkError(
+            None, f"HTTP {status}: the webhook URL redirects elsewhere",
+            "use the webhook URL exactly as the group's robot settings show it",
+        )
     if not isinstance(answer, dict):
+        if 400 <= status < 500 and status not in (408, 429):
+            raise DingTalkError(
+                None, f"HTTP {status} with a body that is not DingTalk's JSON",
+                "the webhook URL does not look like a DingTalk robot endpoint",
+            )
         raise Transient(f"HTTP {status} with a body that is not a JSON object ({len(body)} bytes)")
     if "errcode" not in answer:
         if answer.get("source") == "x5" or str(answer.get("status")) == "1111":

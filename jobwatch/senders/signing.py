@@ -56,9 +56,15 @@ class Webhook:
                 "webhook is neither a URL nor an access token (a token has only letters,"
                 f" digits, '-' and '_'); {_EXPECTED}"
             )
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError(f"webhook is not a well-formed URL; {_EXPECTED}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"webhook URL must be http:// or https:// with a host; {_EXPECTED}")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(f"webhook URL must not carry a user name or password; {_EXPECTED}")
         query = parse_qsl(parts.query, keep_blank_values=True)
         tokens = [v for k, v in query if k == "access_token"]
         if len(tokens) != 1 or not _TOKEN.fullmatch(tokens[0].strip()):

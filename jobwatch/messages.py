@@ -11,7 +11,7 @@ messages do that on DingTalk's side. Link and feedCard messages cannot mention a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
 
@@ -100,6 +100,15 @@ def _with_mentions(text: str, at: At | None) -> str:
     return text + "\n\n" + " ".join("@" + name for name in missing) if missing else text
 
 
+def _coerce(cls: Callable[..., _P], value: object, *wire_keys: str) -> _P | object:
+    """A Button or FeedLink from itself, a tuple of its fields, or DingTalk's JSON dict."""
+    if isinstance(value, tuple):
+        return cls(*value)
+    if isinstance(value, dict):
+        return cls(value.get("title"), *(value.get(key) for key in wire_keys))
+    return value
+
+
 def _with_at(body: dict[str, Any], at: At | None) -> dict[str, Any]:
     if at is not None:
         body["at"] = at.payload()
@@ -124,9 +133,11 @@ class Text:
         _check_at("Text", self.at)
 
     def payload(self) -> dict[str, Any]:
+        """The webhook's JSON object for this message (without msgUuid)."""
         return _with_at({"msgtype": "text", "text": {"content": self.content}}, self.at)
 
     def with_keyword(self, keyword: str) -> Text:
+        """A copy that contains ``keyword`` (appended where missing)."""
         return replace(self, content=_keyworded(keyword, self.content, "\n"))
 
 
@@ -160,7 +171,7 @@ class Link:
     title: str
     text: str
     message_url: str
-    pic_url: str | None = field(default=None, kw_only=True)
+    pic_url: str | None = None
 
     def __post_init__(self) -> None:
         _text("Link", "title", self.title)
@@ -209,7 +220,8 @@ class ActionCard:
         _text("ActionCard", "title", self.title)
         _text("ActionCard", "text", self.text)
         _check_at("ActionCard", self.at)
-        object.__setattr__(self, "buttons", tuple(self.buttons))
+        buttons = tuple(_coerce(Button, b, "actionURL") for b in self.buttons)
+        object.__setattr__(self, "buttons", buttons)
         single = (self.single_title, self.single_url)
         if any(value is not None for value in single):
             _text("ActionCard", "single_title", self.single_title)
@@ -265,7 +277,8 @@ class FeedCard:
     links: tuple[FeedLink, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "links", tuple(self.links))
+        links = tuple(_coerce(FeedLink, x, "messageURL", "picURL") for x in self.links)
+        object.__setattr__(self, "links", links)
         if not self.links:
             raise ValueError("FeedCard.links needs at least one FeedLink")
         for link in self.links:
@@ -295,6 +308,7 @@ class _Card(Protocol):
 
 
 _C = TypeVar("_C", bound=_Card)
+_P = TypeVar("_P")
 
 
 def _keyworded_card(message: _C, keyword: str) -> _C:

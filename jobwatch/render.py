@@ -123,8 +123,11 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
     fields.append((labels["python"], report.python))
     fields += [(_cap(k, 60), _cap(v, _NOTE_CAP)) for k, v in report.notes[:_MAX_NOTES]]
     icon = _ICONS.get(report.status, "")
-    lines = [f"### {icon} {_escape(report.name)} {status}"]
-    lines += [f"**{_escape(label)}:** {_escape(scrub(v, secrets))}" for label, v in fields]
+    lines = [f"### {icon} {_escape(scrub(report.name, secrets))} {status}"]
+    lines += [
+        f"**{_escape(scrub(label, secrets))}:** {_escape(scrub(value, secrets))}"
+        for label, value in fields
+    ]
     return lines
 
 

@@ -84,16 +84,21 @@ class Fault:
     drop: bool = False
     html: bool = False
 
+    @property
+    def answers(self) -> bool:
+        """Whether the fault replaces the answer (else it only delays the normal one)."""
+        return self.errcode is not None or self.status != 200 or self.drop or self.html
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """One request as received, and how it was answered."""
 
     path: str
-    raw_query: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
+    raw_query: str = field(repr=False)  # token, timestamp and sign: not in failure output
+    query: dict[str, str] = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
     status: int
     errcode: int | None
     errmsg: str
@@ -154,6 +159,7 @@ class FakeDingTalk:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> FakeDingTalk:
+        """Listen on an ephemeral port of 127.0.0.1, in a daemon thread."""
         if self._server is None:
             self._stopping.clear()
             self._server = _Server(("127.0.0.1", 0), _handler_for(self))
@@ -164,6 +170,7 @@ class FakeDingTalk:
         return self
 
     def stop(self) -> None:
+        """Stop listening and close every open connection."""
         server, self._server = self._server, None
         if server is None:
             return
@@ -191,12 +198,14 @@ class FakeDingTalk:
 
     @property
     def port(self) -> int:
+        """The port it listens on (RuntimeError before start)."""
         if self._server is None:
             raise RuntimeError("FakeDingTalk is not started")
         return int(self._server.server_address[1])
 
     @property
     def endpoint(self) -> str:
+        """The robot/send URL without the token."""
         return f"http://127.0.0.1:{self.port}{PATH}" if self._server else "(not started)"
 
     @property
@@ -400,7 +409,7 @@ def _handler_for(fake: FakeDingTalk) -> type[BaseHTTPRequestHandler]:
             if fault is not None:
                 record = replace(record, faulted=True)
                 self._fault(fault, record)
-                if fault.errcode is not None or fault.status != 200 or fault.drop or fault.html:
+                if fault.answers:
                     return
             if parts.path != PATH:
                 fake._record(replace(record, status=404, errmsg="not found"))
@@ -419,8 +428,7 @@ def _handler_for(fake: FakeDingTalk) -> type[BaseHTTPRequestHandler]:
         def _fault(self, fault: Fault, record: Recorded) -> None:
             if fault.delay:
                 fake._stopping.wait(fault.delay)
-            final = fault.errcode is not None or fault.status != 200 or fault.drop or fault.html
-            if not final:
+            if not fault.answers:
                 return
             fake._record(
                 replace(record, status=fault.status, errcode=fault.errcode, errmsg=fault.errmsg)

@@ -386,8 +386,8 @@ def test_non_str_field_raises_type_error(build: Any, field_name: str) -> None:
         (lambda: Text("x", at="13800001234"), "Text.at"),
         (lambda: Markdown("t", "x", at=["13800001234"]), "Markdown.at"),
         (lambda: ActionCard("t", "x", buttons=BUTTONS, at={"isAtAll": True}), "ActionCard.at"),
-        (lambda: ActionCard("t", "x", buttons=[("Logs", "https://e.com")]), "ActionCard.buttons"),
-        (lambda: FeedCard([{"title": "t"}]), "FeedCard.links"),
+        (lambda: ActionCard("t", "x", buttons=["https://e.com"]), "ActionCard.buttons"),
+        (lambda: FeedCard([42]), "FeedCard.links"),
     ],
 )
 def test_wrong_type_of_part_raises_type_error(build: Any, field_name: str) -> None:
@@ -571,3 +571,37 @@ def test_feed_card_with_keyword_in_later_title() -> None:
 def test_with_keyword_already_present(message: Any) -> None:
     """with_keyword returns equal values when the keyword is already everywhere it belongs."""
     assert message.with_keyword(KW) == message
+
+
+def test_buttons_and_feed_links_from_tuples_and_wire_dicts() -> None:
+    """Buttons and feed links may be given as field tuples or as DingTalk's JSON objects."""
+    card = ActionCard(
+        "t",
+        "x",
+        buttons=[("Logs", "https://e.com/l"), {"title": "Rerun", "actionURL": "https://e.com/r"}],
+    )
+    assert card.buttons == (Button("Logs", "https://e.com/l"), Button("Rerun", "https://e.com/r"))
+    feed = FeedCard(
+        [
+            ("a", "https://e.com/a", "https://e.com/a.png"),
+            {"title": "b", "messageURL": "https://e.com/b", "picURL": "https://e.com/b.png"},
+        ]
+    )
+    assert feed.payload()["feedCard"]["links"][1] == {
+        "title": "b",
+        "messageURL": "https://e.com/b",
+        "picURL": "https://e.com/b.png",
+    }
+
+
+def test_incomplete_wire_dict_names_the_missing_field() -> None:
+    """A feed link dict without messageURL raises ValueError naming it."""
+    with pytest.raises(ValueError, match=r"FeedLink\.message_url is required"):
+        FeedCard([{"title": "t"}])
+
+
+def test_link_picture_may_be_positional() -> None:
+    """Link(title, text, message_url, pic_url) takes the picture positionally too."""
+    assert Link("t", "x", "https://e.com", "https://e.com/p.png").payload()["link"]["picUrl"] == (
+        "https://e.com/p.png"
+    )

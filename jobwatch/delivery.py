@@ -23,7 +23,7 @@ import time
 from .config import Settings, resolve
 from .errors import DingTalkError, SendError, Throttled
 from .messages import Message
-from .senders.dingtalk import DingTalkSender
+from .senders.dingtalk import DingTalkSender, preload
 
 __all__ = ["flush", "submit"]
 
@@ -113,6 +113,7 @@ def submit(message: Message, settings: Settings, *, label: str) -> None:
     if settings.dry_run or not settings.webhook:
         _print_dry_run(message, settings)
         return
+    preload()
     _get_worker().put(message, (settings.webhook, settings.secret, settings.keyword), label)
 
 

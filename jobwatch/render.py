@@ -61,9 +61,11 @@ def _when(epoch: float) -> str:
 def duration_text(seconds: float, lang: str) -> str:
     """A short human duration: 0.42s / 3m 26s / 2h 5m (秒/分/小时 in Chinese)."""
     units = ("秒", "分", "小时") if lang == "zh" else ("s", "m", "h")
-    if seconds < 60:
-        return f"{seconds:.2f}{units[0]}" if seconds < 10 else f"{seconds:.0f}{units[0]}"
-    minutes, secs = divmod(int(seconds), 60)
+    if seconds < 10:
+        return f"{seconds:.2f}{units[0]}"
+    if seconds < 59.5:
+        return f"{seconds:.0f}{units[0]}"
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}{units[1]} {secs}{units[0]}"
     hours, minutes = divmod(minutes, 60)
@@ -83,20 +85,23 @@ def _escape(line: str) -> str:
     return _NBSP * (len(line) - len(stripped)) + body
 
 
-def _exception_line(report: Report, lang: str) -> str:
-    lines = (report.exc_message or "").splitlines() or [""]
+def _exception_line(report: Report, lang: str, secrets: Sequence[str | None]) -> str:
+    """"Type: first line of the message", scrubbed, then capped (so no secret is half cut)."""
+    lines = scrub(report.exc_message or "", secrets).splitlines() or [""]
     head = f"{report.exc_type}: {lines[0]}" if lines[0] else str(report.exc_type)
     more = _LABELS[lang]["more"].format(n=len(lines) - 1) if len(lines) > 1 else ""
     return _cap(head, _MESSAGE_CAP) + (f" {more}" if more else "")
 
 
 def _frames(report: Report, secrets: Sequence[str | None], lang: str) -> list[str]:
-    """The traceback's lines, with the final exception message shortened to one line."""
+    """The traceback's lines, with the final exception message shortened to one line
+    (the lines after it, such as notes added with add_note(), are kept)."""
     lines = scrub(report.traceback or "", secrets).splitlines()
     if report.exc_type:
+        spans = max(1, len(scrub(report.exc_message or "", secrets).splitlines()))
         for i in range(len(lines) - 1, -1, -1):
             if lines[i] == report.exc_type or lines[i].startswith(report.exc_type + ":"):
-                lines[i:] = [scrub(_exception_line(report, lang), secrets)]
+                lines[i : i + spans] = [_exception_line(report, lang, secrets)]
                 break
     return [_escape(_cap(line, _LINE_CAP)) for line in lines]
 
@@ -119,9 +124,12 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
     if report.exit_code is not None:
         fields.append((labels["exit"], str(report.exit_code)))
     if report.exc_type:
-        fields.append((labels["error"], _exception_line(report, lang)))
+        fields.append((labels["error"], _exception_line(report, lang, secrets)))
     fields.append((labels["python"], report.python))
-    fields += [(_cap(k, 60), _cap(v, _NOTE_CAP)) for k, v in report.notes[:_MAX_NOTES]]
+    fields += [
+        (_cap(scrub(k, secrets), 60), _cap(scrub(v, secrets), _NOTE_CAP))
+        for k, v in report.notes[:_MAX_NOTES]
+    ]
     icon = _ICONS.get(report.status, "")
     lines = [f"### {icon} {_escape(scrub(report.name, secrets))} {status}"]
     lines += [

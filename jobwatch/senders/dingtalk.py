@@ -27,7 +27,7 @@ from .signing import Webhook, sign
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["MAX_BODY_BYTES", "DingTalkSender", "SendResult"]
+__all__ = ["MAX_BODY_BYTES", "DingTalkSender", "SendResult", "preload"]
 
 log = logging.getLogger("jobwatch.sender")
 
@@ -257,6 +257,19 @@ class DingTalkSender:
                 session.mount("https://", adapter)
                 self._session = session
             return self._session
+
+
+def preload() -> None:
+    """Import what sending needs (requests, tenacity) on the calling thread.
+
+    Delivery calls this on the job's thread before handing a message to its worker thread:
+    CPython forgets that the main thread is dying of an uncaught KeyboardInterrupt (and exits 1
+    instead of by SIGINT) when another thread imports modules such as ``inspect`` while the
+    exception unwinds, which is exactly when a worker would otherwise import tenacity.
+    """
+    import requests.adapters  # noqa: F401 - requests with it
+
+    from . import _retry  # noqa: F401
 
 
 @dataclass(slots=True)

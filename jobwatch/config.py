@@ -12,13 +12,13 @@ dataclasses, re or typing at run time): decorating and a successful call stay ne
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from _thread import allocate_lock
 
 from .errors import ConfigError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
 __all__ = ["LANGS", "NOTIFY", "Settings", "configure", "parse", "resolve", "split_owners"]
@@ -101,7 +101,7 @@ def _owners(name: str, value: object) -> tuple[str, ...]:
     items: Iterable[object]
     if isinstance(value, str):
         items = value.split(",")
-    elif isinstance(value, Iterable):
+    elif hasattr(value, "__iter__") and not isinstance(value, (bytes, dict)):
         items = value
     else:
         raise ConfigError(f"{name} must be a list of mobiles or user ids, or a comma-separated str")
@@ -169,7 +169,7 @@ _DEFAULTS: dict[str, Any] = {
     "lang": "zh", "outbox": None, "flush_timeout": 10.0, "dry_run": False, "mention_all": False,
 }
 _configured: dict[str, Any] = {}
-_lock = threading.Lock()
+_lock = allocate_lock()
 _warned: set[tuple[str, str]] = set()
 
 

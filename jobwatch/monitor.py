@@ -11,28 +11,29 @@ Cheap by design: this module imports nothing costly, and a successful call under
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator
-from typing import TYPE_CHECKING, Any
+from _thread import allocate_lock, get_ident
 
 from . import config
 from .errors import ConfigError
 
+# Nothing below is imported at run time: typing, collections.abc, functools, threading and
+# contextlib together cost more than the rest of jobwatch's import (see benchmarks/).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    import threading
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
     from types import TracebackType
-    from typing import ParamSpec, TypeVar, overload
+    from typing import Any, ParamSpec, TypeVar, overload
 
     from .messages import Message
     from .report import Report
 
     P = ParamSpec("P")
     R = TypeVar("R")
+    F = TypeVar("F", bound=Callable[..., Any])
 else:
 
     def overload(func: Any) -> Any:  # typing's overload, without importing typing's cost
@@ -76,7 +77,7 @@ class Run:
         self.notes: dict[str, object] = {}
         self._timer: threading.Timer | None = None
         self._ended = False
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def note(self, key: str, value: object) -> None:
         """Add ``key: value`` to this run's report (shown under the standard fields)."""
@@ -140,7 +141,7 @@ class Watch:
         self.formatter = formatter
         self._explicit_notify: str | None = self.settings.get("notify")
         self._runs: dict[tuple[int, int], list[Run]] = {}
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
 
     def __repr__(self) -> str:
         return f"Watch({self.name!r})"
@@ -167,11 +168,11 @@ class Watch:
 
     def _push(self, run: Run, task: int) -> Run:
         with self._lock:
-            self._runs.setdefault((threading.get_ident(), task), []).append(run)
+            self._runs.setdefault((get_ident(), task), []).append(run)
         return run
 
     def _pop(self, task: int) -> Run:
-        key = (threading.get_ident(), task)
+        key = (get_ident(), task)
         with self._lock:
             stack = self._runs[key]
             run = stack.pop()
@@ -197,6 +198,8 @@ class Watch:
 
     def _arm(self, run: Run) -> None:
         assert self.timeout is not None  # noqa: S101 - begin() checked it
+        import threading
+
         timer = threading.Timer(self.timeout, _guard, args=(run._overrun,))
         timer.daemon = True
         timer.name = f"jobwatch-timeout-{self.name}"
@@ -279,11 +282,13 @@ def _guard(func: Callable[..., object], *args: object) -> None:
     try:
         func(*args)
     except Exception as exc:  # noqa: BLE001 - the boundary between jobwatch and the job
-        with contextlib.suppress(Exception):  # logging itself failed: stay silent
+        try:  # noqa: SIM105 - contextlib is not imported on this path
             _log().warning(
                 "jobwatch: internal error, report not sent: %s: %s", type(exc).__name__, exc,
                 exc_info=_log().isEnabledFor(10),
             )
+        except Exception:  # noqa: BLE001, S110 - logging itself failed: stay silent
+            pass
 
 
 def _task_id() -> int:
@@ -388,10 +393,31 @@ def _is_coroutine_function(func: Any, flags: int) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
+_WRAPPER_ASSIGNMENTS = (
+    "__module__", "__name__", "__qualname__", "__doc__", "__annotations__", "__type_params__"
+)
+
+
+def _wraps(func: object) -> Callable[[F], F]:
+    """functools.wraps, without importing functools and collections on the decoration path."""
+
+    def apply(wrapper: F) -> F:
+        for name in _WRAPPER_ASSIGNMENTS:
+            try:  # noqa: SIM105 - contextlib is not imported on this path
+                setattr(wrapper, name, getattr(func, name))
+            except (AttributeError, TypeError):
+                pass
+        wrapper.__dict__.update(getattr(func, "__dict__", {}))
+        wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+        return wrapper
+
+    return apply
+
+
 def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
     if engine.needs_run:
 
-        @functools.wraps(func)
+        @_wraps(func)
         def watched(*args: P.args, **kwargs: P.kwargs) -> R:
             run = engine.begin()
             try:
@@ -404,7 +430,7 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
 
         return watched
 
-    @functools.wraps(func)
+    @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:
         perf = _perf()
         try:
@@ -420,7 +446,7 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
 
 
 def _coroutine(func: Callable[P, Awaitable[R]], engine: Watch) -> Callable[P, Awaitable[R]]:
-    @functools.wraps(func)
+    @_wraps(func)
     async def watched(*args: P.args, **kwargs: P.kwargs) -> R:
         run = engine.begin() if engine.needs_run else None
         perf = _perf()
@@ -444,7 +470,7 @@ def _coroutine(func: Callable[P, Awaitable[R]], engine: Watch) -> Callable[P, Aw
 def _generator(
     func: Callable[P, Generator[Any, Any, Any]], engine: Watch
 ) -> Callable[P, Generator[Any, Any, Any]]:
-    @functools.wraps(func)
+    @_wraps(func)
     def watched(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
         run = engine.begin()
         try:
@@ -464,7 +490,7 @@ def _generator(
 def _async_generator(
     func: Callable[P, AsyncIterator[Any]], engine: Watch
 ) -> Callable[P, AsyncIterator[Any]]:
-    @functools.wraps(func)
+    @_wraps(func)
     async def watched(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Any]:
         agen: Any = func(*args, **kwargs)
         run = engine.begin()

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     runs = parser.parse_args().runs
     samples: dict[str, list[float]] = {name: [] for name in SCRIPTS}
-    for name, code in SCRIPTS.items():  # warm the page cache and the .pyc files
+    for code in SCRIPTS.values():  # warm the page cache and the .pyc files
         run(code)
     for _ in range(runs):
         for name, code in SCRIPTS.items():
@@ -53,12 +53,8 @@ def main() -> None:
     for name, value in medians.items():
         spread = statistics.pstdev(samples[name]) * 1000
         print(f"{name:32} {value:7.1f} ms (sd {spread:4.1f})  {value / base:5.2f}x")
-    probe = SCRIPTS["script with @jobwatch.monitor"] + (
-        "import sys\nprint(','.join(m for m in %r if m in sys.modules))\n" % (HEAVY,)
-    )
-    baseline = (
-        "import sys\nprint(','.join(m for m in %r if m in sys.modules))\n" % (HEAVY,)
-    )
+    baseline = f"import sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    probe = SCRIPTS["script with @jobwatch.monitor"] + baseline
     env = {**os.environ, "PYTHONPATH": ROOT}
     loaded = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                             text=True, check=True).stdout.strip()

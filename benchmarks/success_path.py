@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 os.environ.pop("JOBWATCH_NOTIFY", None)
 
-import jobwatch  # noqa: E402
+import jobwatch
 
 
 def minimal(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,7 +31,7 @@ def minimal(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except BaseException:
-            print("failed after", time.perf_counter() - started)  # noqa: T201
+            print("failed after", time.perf_counter() - started)
             raise
 
     return wrapper

@@ -51,7 +51,9 @@ try:
     _NOTIFY_KEY: Any = os.environ.encodekey("JOBWATCH_NOTIFY")
 except AttributeError:  # pragma: no cover - an os.environ without the CPython internals
     _ENV_DATA, _NOTIFY_KEY = None, None
-_QUIET_SUCCESS = (None, b"failure", "failure", b"never", "never")
+# Whether successes are quiet, by raw JOBWATCH_NOTIFY value ("change" acts as "failure" until
+# run history exists). Filled as values are seen, so the hot path never parses.
+_QUIET: dict[Any, bool] = {None: True, b"failure": True, b"never": True}
 
 
 def _log() -> Any:
@@ -140,7 +142,8 @@ class Watch:
         self.notify_start = bool(notify_start)
         self.formatter = formatter
         self._explicit_notify: str | None = self.settings.get("notify")
-        self._runs: dict[tuple[int, int], list[Run]] = {}
+        self._runs: list[tuple[tuple[int, int], Run]] = []
+        self._marker = f"__jobwatch_reported_{id(self):x}__"  # set on exceptions it reported
         self._lock = allocate_lock()
 
     def __repr__(self) -> str:
@@ -149,36 +152,39 @@ class Watch:
     # -- the context manager faces -------------------------------------------------------
 
     def __enter__(self) -> Run:
-        return self._push(self.begin(), 0)
+        return self._push(self.begin())
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(0).end(exc)
+        run = self._pop()
+        if run is not None:
+            run.end(exc)
 
     async def __aenter__(self) -> Run:
-        return self._push(self.begin(), _task_id())
+        return self.__enter__()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(_task_id()).end(exc)
+        self.__exit__(exc_type, exc, tb)
 
-    def _push(self, run: Run, task: int) -> Run:
+    def _push(self, run: Run) -> Run:
         with self._lock:
-            self._runs.setdefault((get_ident(), task), []).append(run)
+            self._runs.append((_where(), run))
         return run
 
-    def _pop(self, task: int) -> Run:
-        key = (get_ident(), task)
+    def _pop(self) -> Run | None:
+        """The run this block entered: the latest one entered from the same thread and task,
+        else (a generator resumed on another thread) the latest one. Never raises."""
+        where = _where()
         with self._lock:
-            stack = self._runs[key]
-            run = stack.pop()
-            if not stack:
-                del self._runs[key]
-        return run
+            for i in range(len(self._runs) - 1, -1, -1):
+                if self._runs[i][0] == where:
+                    return self._runs.pop(i)[1]
+            return self._runs.pop()[1] if self._runs else None
 
     # -- the engine --------------------------------------------------------------------
 
@@ -191,7 +197,7 @@ class Watch:
         """Start a run: send the start message and arm the overrun timer if asked to."""
         run = Run(self)
         if self.notify_start:
-            self._emit("started", run.started, None, None, None)
+            _guard(self._emit, "started", run.started, None, None, None)
         if self.timeout is not None:
             _guard(self._arm, run)
         return run
@@ -210,16 +216,40 @@ class Watch:
         """True when a success makes no report: the hot path's only check."""
         notify = self._explicit_notify or config._configured.get("notify")
         if notify is not None:
-            return notify != "always" and notify != "change"
-        raw = _ENV_DATA.get(_NOTIFY_KEY) if _ENV_DATA is not None else None
-        return raw in _QUIET_SUCCESS
+            return notify != "always"
+        if _ENV_DATA is None:  # pragma: no cover - an os.environ without CPython's internals
+            return config.resolve().notify != "always"
+        raw = _ENV_DATA.get(_NOTIFY_KEY)
+        quiet = _QUIET.get(raw)
+        if quiet is None:  # a value not seen before: parse it once
+            quiet = _QUIET[raw] = config.resolve().notify != "always"
+        return quiet
 
     def _finish(
         self, perf: float, exc: BaseException | None, notes: dict[str, object] | None = None,
         started: float | None = None,
     ) -> None:
-        """Report a run that ended (``exc`` None: it returned). Never raises."""
+        """Report a run that ended (``exc`` None: it returned). Never raises.
+
+        An exception already reported by this engine (a recursive watched function fails at
+        every level) is not reported again; a report that fails for lack of stack is left to
+        the next level up, which has more.
+        """
         duration = _perf() - perf
+        if exc is not None:
+            if self._marker in getattr(exc, "__dict__", ()):
+                return
+            try:
+                self._report_end(duration, exc, notes, started)
+            except RecursionError:
+                return  # leave the report to an outer level, which has more stack
+            except BaseException as error:  # noqa: BLE001 - the boundary with the job
+                _log_internal(error)
+            try:  # noqa: SIM105 - no weak refs to exceptions: a marker attribute it is
+                setattr(exc, self._marker, True)
+            except (AttributeError, TypeError):  # pragma: no cover - __slots__ exceptions
+                pass
+            return
         _guard(self._report_end, duration, exc, notes, started)
 
     def _report_end(
@@ -251,18 +281,27 @@ class Watch:
     def _format(self, built: Report) -> Message | None:
         if self.formatter is None:
             return None
+        from .render import BODY_BUDGET, body_size
+
         try:
             message = self.formatter(built)
-        except Exception as exc:  # noqa: BLE001 - a user's formatter must not lose the report
+            size = body_size(message) if hasattr(message, "payload") else None
+        except BaseException as exc:  # noqa: BLE001 - a user's formatter must not lose the report
             _log().warning(
                 "jobwatch: formatter for %r failed (%s); using the default report",
                 self.name, type(exc).__name__,
             )
             return None
-        if not hasattr(message, "payload"):
+        if size is None:
             _log().warning(
                 "jobwatch: formatter for %r returned %s, not a message; using the default",
                 self.name, type(message).__name__,
+            )
+            return None
+        if size > BODY_BUDGET:
+            _log().warning(
+                "jobwatch: formatter for %r made a %d-byte message, over DingTalk's limit;"
+                " using the default", self.name, size,
             )
             return None
         return message
@@ -281,24 +320,30 @@ def _guard(func: Callable[..., object], *args: object) -> None:
     """Run jobwatch's own work; log its errors, never let them reach the job."""
     try:
         func(*args)
-    except Exception as exc:  # noqa: BLE001 - the boundary between jobwatch and the job
-        try:  # noqa: SIM105 - contextlib is not imported on this path
-            _log().warning(
-                "jobwatch: internal error, report not sent: %s: %s", type(exc).__name__, exc,
-                exc_info=_log().isEnabledFor(10),
-            )
-        except Exception:  # noqa: BLE001, S110 - logging itself failed: stay silent
-            pass
+    except BaseException as exc:  # noqa: BLE001 - the boundary between jobwatch and the job
+        _log_internal(exc)
 
 
-def _task_id() -> int:
-    import asyncio
+def _log_internal(exc: BaseException) -> None:
+    try:  # noqa: SIM105 - contextlib is not imported on this path
+        _log().warning(
+            "jobwatch: internal error, report not sent: %s: %s", type(exc).__name__, exc,
+            exc_info=_log().isEnabledFor(10),
+        )
+    except BaseException:  # noqa: BLE001, S110 - logging itself failed: stay silent
+        pass
 
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
-    return id(task) if task is not None else 0
+
+def _where() -> tuple[int, int]:
+    """(thread, asyncio task) of the caller; the task only if asyncio is in use at all."""
+    asyncio = sys.modules.get("asyncio")
+    task = None
+    if asyncio is not None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop in this thread
+            task = None
+    return get_ident(), id(task) if task is not None else 0
 
 
 def watch(
@@ -351,6 +396,23 @@ def monitor(  # noqa: F811 - typing.overload's stand-in, see the imports
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
+@overload
+def monitor(  # noqa: F811
+    *,
+    name: str | None = None,
+    owners: list[str] | tuple[str, ...] | str | None = None,
+    notify: str | None = None,
+    timeout: float | None = None,
+    notify_start: bool = False,
+    mention_all: bool | None = None,
+    webhook: str | None = None,
+    secret: str | None = None,
+    keyword: str | None = None,
+    lang: str | None = None,
+    formatter: Callable[[Report], Message] | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
 def monitor(name: Any = None, /, **options: Any) -> Any:  # noqa: F811
     """Watch every call of a function: ``@monitor`` or ``@monitor("name", owners=[...])``.
 
@@ -362,8 +424,12 @@ def monitor(name: Any = None, /, **options: Any) -> Any:  # noqa: F811
         if options:
             raise TypeError("use @monitor or @monitor(name, **options), not both")
         return _decorate(name, None, {})
-    if name is not None and not isinstance(name, str):
-        raise ConfigError(f"monitor's name must be a str, got {type(name).__name__}")
+    if "name" in options:
+        if name is not None:
+            raise TypeError("monitor() got the name twice")
+        name = options.pop("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"name must be a non-empty str, got {name!r}")
     Watch(name or "check", **options)  # validate the options now, where the error is readable
     return lambda func: _decorate(func, name, options)
 
@@ -375,7 +441,7 @@ def _decorate(func: Any, name: str | None, options: dict[str, Any]) -> Any:
         raise TypeError(f"@monitor needs a function, got {type(func).__name__}")
     default = f"{getattr(func, '__module__', None) or '?'}.{getattr(func, '__qualname__', '?')}"
     engine = Watch(name or default, **options)
-    flags = getattr(getattr(func, "__code__", None), "co_flags", 0)
+    flags = _flags(func)
     if flags & _CO_ASYNC_GENERATOR:
         return _async_generator(func, engine)
     if flags & _CO_COROUTINE or _is_coroutine_function(func, flags):
@@ -383,6 +449,18 @@ def _decorate(func: Any, name: str | None, options: dict[str, Any]) -> Any:
     if flags & _CO_GENERATOR:
         return _generator(func, engine)
     return _function(func, engine)
+
+
+def _flags(func: Any) -> int:
+    """The code flags of ``func``, or of the function it wraps (``__wrapped__``) when a sync
+    decorator put around an ``async def`` or a generator would hide what it returns."""
+    flags = getattr(getattr(func, "__code__", None), "co_flags", 0)
+    inner, seen = func, 0
+    while hasattr(inner, "__wrapped__") and seen < 100:
+        inner, seen = inner.__wrapped__, seen + 1
+    inner_flags = getattr(getattr(inner, "__code__", None), "co_flags", 0)
+    kinds = _CO_COROUTINE | _CO_GENERATOR | _CO_ASYNC_GENERATOR
+    return flags if flags & kinds or not inner_flags & kinds else flags | (inner_flags & kinds)
 
 
 def _is_coroutine_function(func: Any, flags: int) -> bool:

@@ -16,11 +16,11 @@ import time
 from collections.abc import Sequence
 
 from .config import Settings, split_owners
-from .messages import At, Markdown
+from .messages import At, Markdown, Message
 from .report import Report
 from .scrub import scrub
 
-__all__ = ["BODY_BUDGET", "render"]
+__all__ = ["BODY_BUDGET", "body_size", "render"]
 
 # DingTalk's limit is 20,000 bytes; the sender adds msgUuid (~50 bytes) and the keyword.
 BODY_BUDGET = 19_800
@@ -151,7 +151,8 @@ def _mentions(report: Report, settings: Settings) -> At | None:
     return At(mobiles=mobiles, user_ids=user_ids[: _MAX_MENTIONS - len(mobiles)])
 
 
-def _size(message: Markdown) -> int:
+def body_size(message: Message) -> int:
+    """The size of ``message`` as a request body, before the sender adds msgUuid and keyword."""
     body = json.dumps(message.payload(), ensure_ascii=False, separators=(",", ":"))
     return len(body.encode("utf-8"))
 
@@ -176,7 +177,7 @@ def render(report: Report, settings: Settings) -> Markdown:
 
     frames = _frames(report, secrets, lang)
     message = build(frames)
-    if _size(message) <= budget:
+    if body_size(message) <= budget:
         return message
     # Keep the first line and the longest tail that fits, found by bisection.
     low, high = 0, len(frames) - 1
@@ -184,7 +185,7 @@ def render(report: Report, settings: Settings) -> Markdown:
         keep = (low + high + 1) // 2
         omitted = len(frames) - 1 - keep
         candidate = [frames[0], labels["omitted"].format(n=omitted), *frames[len(frames) - keep:]]
-        if _size(build(candidate)) <= budget:
+        if body_size(build(candidate)) <= budget:
             low = keep
         else:
             high = keep - 1
@@ -197,8 +198,8 @@ def render(report: Report, settings: Settings) -> Markdown:
 def _fit_head(message: Markdown, budget: int) -> Markdown:
     """Last resort (a head larger than the budget): cut the text by bytes."""
     text = message.text
-    while _size(message) > budget and text:
-        excess = _size(message) - budget
+    while body_size(message) > budget and text:
+        excess = body_size(message) - budget
         text = text[: max(0, len(text) - max(excess // 3, 1) - 1)] + "…"
         message = Markdown(message.title, text, at=message.at)
     return message

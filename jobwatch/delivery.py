@@ -36,47 +36,62 @@ class _Worker:
     """One daemon thread that sends queued messages, one sender per robot."""
 
     def __init__(self) -> None:
-        self._queue: collections.deque[tuple[Message, _Route, str]] = collections.deque()
+        self._queue: collections.deque[tuple[int, Message, _Route, str]] = collections.deque()
         self._changed = threading.Condition()
-        self._pending = 0
+        self._submitted = self._done = self._flushed = 0
+        self._lost: collections.deque[int] = collections.deque(maxlen=1000)
         self._senders: dict[_Route, DingTalkSender] = {}
+        self._paused: dict[_Route, float] = {}
         self._thread = threading.Thread(target=self._run, name="jobwatch-delivery", daemon=True)
         self._thread.start()
 
     def put(self, message: Message, route: _Route, label: str) -> None:
         with self._changed:
-            self._queue.append((message, route, label))
-            self._pending += 1
+            self._submitted += 1
+            self._queue.append((self._submitted, message, route, label))
             self._changed.notify_all()
 
     def wait(self, timeout: float | None) -> bool:
+        """Wait for what was submitted so far; True if all of it since the last wait arrived."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while self._pending:
+            start, target = self._flushed, self._submitted
+            while self._done < target:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
                 self._changed.wait(left)
-            return True
+            self._flushed = max(self._flushed, target)
+            return not any(start < seq <= target for seq in self._lost)
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return self._submitted - self._done
 
     def _run(self) -> None:
         while True:
             with self._changed:
                 while not self._queue:
                     self._changed.wait()
-                message, route, label = self._queue.popleft()
+                seq, message, route, label = self._queue.popleft()
+            delivered = False
             try:
-                self._send(message, route, label)
+                delivered = self._send(message, route, label)
             finally:
                 with self._changed:
-                    self._pending -= 1
+                    self._done += 1
+                    if not delivered:
+                        self._lost.append(seq)
                     self._changed.notify_all()
 
-    def _send(self, message: Message, route: _Route, label: str) -> None:
+    def _send(self, message: Message, route: _Route, label: str) -> bool:
+        paused = self._paused.get(route, 0.0) - time.monotonic()
+        if paused > 0:
+            log.warning(
+                "jobwatch: report of %r not sent: the robot is throttled for %.0f s more",
+                label, paused,
+            )
+            return False
         try:
             sender = self._senders.get(route)
             if sender is None:
@@ -85,7 +100,9 @@ class _Worker:
                     webhook, secret=secret, keyword=keyword
                 )
             sender.send(message)
+            return True
         except Throttled as exc:
+            self._paused[route] = time.monotonic() + exc.retry_after
             log.warning("jobwatch: report of %r not sent, robot throttled: %s", label, exc)
         except DingTalkError as exc:
             log.error("jobwatch: DingTalk refused the report of %r: %s", label, exc)
@@ -93,6 +110,7 @@ class _Worker:
             log.warning("jobwatch: could not send the report of %r: %s", label, exc)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             log.error("jobwatch: internal error sending the report of %r: %r", label, exc)
+        return False
 
 
 _lock = threading.Lock()
@@ -108,17 +126,26 @@ def _get_worker() -> _Worker:
         return _worker
 
 
-def submit(message: Message, settings: Settings, *, label: str) -> None:
-    """Send ``message`` in the background, or print it in a dry run. Never blocks on I/O."""
+def submit(
+    message: Message, settings: Settings, *, label: str, interrupted: bool = False
+) -> None:
+    """Send ``message`` in the background, or print it in a dry run. Never blocks on I/O.
+
+    ``interrupted``: the job is dying of KeyboardInterrupt. Then what sending needs is imported
+    here first, since CPython exits 1 instead of by SIGINT when another thread imports modules
+    such as ``inspect`` while the interrupt unwinds (see senders.dingtalk.preload).
+    """
     if settings.dry_run or not settings.webhook:
         _print_dry_run(message, settings)
         return
-    preload()
+    if interrupted:
+        preload()
     _get_worker().put(message, (settings.webhook, settings.secret, settings.keyword), label)
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until every submitted message is sent or given up on (True), or ``timeout``."""
+    """Wait until every report submitted so far is handled: True if all of those submitted
+    since the previous flush() were delivered, False if one was not or time ran out."""
     worker = _worker
     return True if worker is None else worker.wait(timeout)
 
@@ -139,8 +166,12 @@ def _print_dry_run(message: Message, settings: Settings) -> None:
     title = body.get("title", payload["msgtype"])
     text = body.get("text") or body.get("content") or ""
     lines += [f"----- jobwatch dry run: {title} -----", text, "-----"]
-    with contextlib.suppress(OSError, ValueError):  # stderr closed: nowhere to print
-        print("\n".join(lines), file=sys.stderr, flush=True)  # noqa: T201 - the documented dry run
+    stream = sys.stderr
+    if stream is None:  # no stderr (pythonw, a closed descriptor): nowhere to print
+        return
+    with contextlib.suppress(OSError, ValueError):  # the documented dry run
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
 
 
 def _at_exit() -> None:
@@ -148,11 +179,14 @@ def _at_exit() -> None:
     if worker is None or not worker.pending:
         return
     timeout = resolve().flush_timeout
-    if not worker.wait(timeout):
-        log.warning(
-            "jobwatch: %d report(s) not delivered within the %g s flush timeout at exit",
-            worker.pending, timeout,
-        )
+    try:
+        if not worker.wait(timeout) and worker.pending:
+            log.warning(
+                "jobwatch: %d report(s) not delivered within the %g s flush timeout at exit",
+                worker.pending, timeout,
+            )
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, quietly
+        log.warning("jobwatch: interrupted at exit; %d report(s) not delivered", worker.pending)
 
 
 def _after_fork_in_child() -> None:

@@ -276,7 +276,7 @@ class Watch:
             exit_code=exit_code, notes=notes, owners=settings.owners,
         )
         message = self._format(built) or render.render(built, settings)
-        delivery.submit(message, settings, label=self.name)
+        delivery.submit(message, settings, label=self.name, interrupted=status == "interrupted")
 
     def _format(self, built: Report) -> Message | None:
         if self.formatter is None:

@@ -12,6 +12,7 @@ first line and its innermost frames. Tokens, secrets and signs are scrubbed from
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 
@@ -30,6 +31,7 @@ _NOTE_CAP = 300
 _MAX_NOTES = 30
 _MAX_MENTIONS = 50
 _NBSP = "\u00a0"
+_ORDERED = re.compile(r"\d+[.)] ")
 
 _LABELS = {
     "zh": {
@@ -80,30 +82,45 @@ def _escape(line: str) -> str:
     """Text as markdown shows it literally: indentation kept, emphasis markers escaped."""
     stripped = line.replace("\n", " ").lstrip(" ")
     body = stripped.replace("\\", "\\\\")
-    for char in "*_<[":
+    for char in "*_<[`":
         body = body.replace(char, "\\" + char)
+    if body[:1] in ("#", "-", "+", ">") or _ORDERED.match(body):  # would start a block
+        body = "\\" + body
     return _NBSP * (len(line) - len(stripped)) + body
 
 
+def _clean(text: str, limit: int, secrets: Sequence[str | None]) -> str:
+    """``text`` scrubbed and capped at ``limit``: cut first with a margin wider than any
+    secret (scrubbing megabytes is slow), scrubbed, then cut again (so no secret is half cut)."""
+    margin = 2 * max((len(s) for s in secrets if s), default=0) + 512
+    return _cap(scrub(text[: limit + margin], secrets), limit)
+
+
 def _exception_line(report: Report, lang: str, secrets: Sequence[str | None]) -> str:
-    """"Type: first line of the message", scrubbed, then capped (so no secret is half cut)."""
-    lines = scrub(report.exc_message or "", secrets).splitlines() or [""]
-    head = f"{report.exc_type}: {lines[0]}" if lines[0] else str(report.exc_type)
-    more = _LABELS[lang]["more"].format(n=len(lines) - 1) if len(lines) > 1 else ""
-    return _cap(head, _MESSAGE_CAP) + (f" {more}" if more else "")
+    """"Type: first line of the message", scrubbed and capped."""
+    message = report.exc_message or ""
+    first, _, rest = message.partition("\n")
+    head = f"{report.exc_type}: {first}" if first else str(report.exc_type)
+    more = rest.count("\n") + 1 if rest else 0
+    label = f" {_LABELS[lang]['more'].format(n=more)}" if more else ""
+    return _clean(head, _MESSAGE_CAP, secrets) + label
 
 
 def _frames(report: Report, secrets: Sequence[str | None], lang: str) -> list[str]:
-    """The traceback's lines, with the final exception message shortened to one line
-    (the lines after it, such as notes added with add_note(), are kept)."""
-    lines = scrub(report.traceback or "", secrets).splitlines()
+    """The traceback's lines, with the final exception message shortened to one line (lines
+    after it, such as notes added with add_note(), are kept) and the ^^^ marker lines dropped."""
+    lines = (report.traceback or "").splitlines()
     if report.exc_type:
-        spans = max(1, len(scrub(report.exc_message or "", secrets).splitlines()))
+        spans = (report.exc_message or "").count("\n") + 1
         for i in range(len(lines) - 1, -1, -1):
             if lines[i] == report.exc_type or lines[i].startswith(report.exc_type + ":"):
                 lines[i : i + spans] = [_exception_line(report, lang, secrets)]
                 break
-    return [_escape(_cap(line, _LINE_CAP)) for line in lines]
+    return [
+        _escape(_clean(line, _LINE_CAP, secrets))
+        for line in lines
+        if line.strip(" ~^")
+    ]
 
 
 def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]:
@@ -127,13 +144,13 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
         fields.append((labels["error"], _exception_line(report, lang, secrets)))
     fields.append((labels["python"], report.python))
     fields += [
-        (_cap(scrub(k, secrets), 60), _cap(scrub(v, secrets), _NOTE_CAP))
+        (_clean(k, 60, secrets), _clean(v, _NOTE_CAP, secrets))
         for k, v in report.notes[:_MAX_NOTES]
     ]
     icon = _ICONS.get(report.status, "")
     lines = [f"### {icon} {_escape(scrub(report.name, secrets))} {status}"]
-    lines += [
-        f"**{_escape(scrub(label, secrets))}:** {_escape(scrub(value, secrets))}"
+    lines += [  # the classic alert's style: the whole "label: value" in bold
+        f"**{_escape(scrub(label, secrets))}: {_escape(scrub(value, secrets))}**"
         for label, value in fields
     ]
     return lines

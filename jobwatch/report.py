@@ -66,16 +66,26 @@ def safe_str(value: object) -> str:
 
 def classify(exc: BaseException | None) -> tuple[str, int | None]:
     """The status and exit code of a run that ended with ``exc`` (None: returned)."""
-    if exc is None:
+    if exc is None or isinstance(exc, GeneratorExit):  # GeneratorExit: closed by its consumer
         return "success", None
-    if isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt) or _is_cancellation(exc):
         return "interrupted", None
     if isinstance(exc, SystemExit):
         code = exc.code
-        if code is None or code == 0:
+        if code is None or (isinstance(code, int) and code == 0):
             return "success", 0
+        # Python prints any other object and exits 1.
         return "failure", code if isinstance(code, int) and not isinstance(code, bool) else 1
     return "failure", None
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """asyncio's or concurrent.futures' CancelledError, without importing either."""
+    return any(
+        cls.__name__ == "CancelledError"
+        and cls.__module__ in ("asyncio.exceptions", "concurrent.futures._base")
+        for cls in type(exc).__mro__
+    )
 
 
 def _type_name(exc: BaseException) -> str:

@@ -46,7 +46,7 @@ def test_script_block_reports_its_success() -> None:
     done = run_example("script_block.py")
     assert done.returncode == 0
     assert "----- jobwatch dry run: Job report: disk-report succeeded -----" in done.stderr
-    assert "**free:** " in done.stderr
+    assert "**free: " in done.stderr
 
 
 def test_async_job_warns_then_fails() -> None:

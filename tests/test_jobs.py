@@ -103,7 +103,7 @@ def test_sys_exit_code_is_kept_and_reported(tmp_path: Path, robot: FakeDingTalk)
     result = run_job(tmp_path, "sys.exit(3)", robot.env())
     assert (result.returncode, result.stderr) == (3, "")
     (message,) = robot.messages
-    assert "**退出码:** 3" in message["markdown"]["text"]
+    assert "**退出码: 3**" in message["markdown"]["text"]
 
 
 def test_success_sends_nothing_and_exits_zero(tmp_path: Path, robot: FakeDingTalk) -> None:

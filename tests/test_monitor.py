@@ -14,7 +14,7 @@ import pytest
 
 import jobwatch
 from jobwatch import ConfigError, Markdown, Report, Text, monitor, watch
-from jobwatch.testing import FakeDingTalk
+from jobwatch.testing import FakeDingTalk, Fault
 
 
 class JobError(Exception):
@@ -67,7 +67,7 @@ def test_failure_reraises_the_same_exception_with_its_frames(robot: FakeDingTalk
     ((title, text),) = markdown(robot)
     assert title == "程序执行情况: nightly-etl 失败"
     module = JobError.__module__.replace("_", "\\_")
-    assert f"**异常信息:** {module}.JobError: bad row 42" in text
+    assert f"**异常信息: {module}.JobError: bad row 42**" in text
     assert "in inner  \n> \xa0\xa0\xa0\xa0raise exc  \n" in text
 
 
@@ -162,7 +162,7 @@ def test_system_exit_zero_is_success(robot: FakeDingTalk, code: int | None) -> N
     assert caught.value is exc
     ((title, text),) = markdown(robot)
     assert title == "程序执行情况: job 成功"
-    assert "**退出码:** 0" in text
+    assert "**退出码: 0**" in text
 
 
 def test_system_exit_nonzero_is_failure_with_its_code(robot: FakeDingTalk) -> None:
@@ -177,7 +177,7 @@ def test_system_exit_nonzero_is_failure_with_its_code(robot: FakeDingTalk) -> No
     assert caught.value.code == 3
     ((title, text),) = markdown(robot)
     assert title == "程序执行情况: job 失败"
-    assert "**退出码:** 3" in text
+    assert "**退出码: 3**" in text
     assert "Traceback" not in text
 
 
@@ -465,7 +465,8 @@ def test_sixteen_threads_failing_at_once_each_keep_their_own(robot: FakeDingTalk
         t.join()
     assert {n: str(e) for n, e in caught.items()} == {n: f"thread {n}" for n in range(16)}
     texts = [text for _, text in markdown(robot)]
-    assert sorted(int(t.split("JobError: thread ")[1].split()[0]) for t in texts) == list(range(16))
+    numbers = (t.split("JobError: thread ")[1].split("**")[0] for t in texts)
+    assert sorted(int(n) for n in numbers) == list(range(16))
 
 
 # -- watch() ------------------------------------------------------------------------------------
@@ -483,7 +484,7 @@ def test_watch_block_failure_and_notes(robot: FakeDingTalk) -> None:
         script()
     ((title, text),) = markdown(robot)
     assert title == "Job report: etl failed"
-    assert "**rows:** 42" in text
+    assert "**rows: 42**" in text
 
 
 def test_watch_default_name_is_the_script(
@@ -510,8 +511,8 @@ def test_nested_and_reentered_watches(robot: FakeDingTalk) -> None:
     assert [t for t, _ in texts] == [
         "程序执行情况: outer 成功", "程序执行情况: inner 失败", "程序执行情况: outer 成功"
     ]
-    assert "**level:** 2" in texts[0][1]
-    assert "**level:** 1" in texts[2][1]
+    assert "**level: 2**" in texts[0][1]
+    assert "**level: 1**" in texts[2][1]
 
 
 def test_async_with_watch(robot: FakeDingTalk) -> None:
@@ -530,7 +531,7 @@ def test_async_with_watch(robot: FakeDingTalk) -> None:
     shared = watch("tasks", notify="always")
     results = asyncio.run(main())
     assert [type(r).__name__ for r in results] == ["NoneType", "JobError", "NoneType"]
-    texts = sorted(text.split("**task:** ")[1][0] + title[-2:] for title, text in markdown(robot))
+    texts = sorted(text.split("**task: ")[1][0] + title[-2:] for title, text in markdown(robot))
     assert texts == ["0成功", "1失败", "2成功"]
 
 
@@ -577,7 +578,7 @@ def test_overrun_warning_fires_once_while_the_job_runs(robot: FakeDingTalk) -> N
     assert warned.is_set()
     ((title, text),) = markdown(robot)
     assert title == "程序执行情况: slow 仍在运行"
-    assert "**已运行:**" in text
+    assert "**已运行: " in text
 
 
 def test_overrun_timer_is_cancelled_when_the_job_ends(robot: FakeDingTalk) -> None:
@@ -722,7 +723,7 @@ def test_rejected_report_is_logged_and_the_job_unaffected(
 
     with pytest.raises(JobError, match="mine"):
         job()
-    assert jobwatch.flush(10)
+    assert jobwatch.flush(10) is False  # not delivered
     records = [r for r in caplog.records if r.name == "jobwatch"]
     assert [(r.levelno, r.getMessage()) for r in records] == [
         (
@@ -732,3 +733,221 @@ def test_rejected_report_is_logged_and_the_job_unaffected(
             " secret (SEC...), the robot's keyword, or its IP allow-list; errmsg says which)",
         )
     ]
+
+
+# -- review findings: things that must not change the job's outcome ----------------------------
+
+
+def test_recursive_failure_is_reported_once(robot: FakeDingTalk) -> None:
+    """A watched function that recurses and fails deep down sends one report, not one a level."""
+
+    @monitor("recursive")
+    def walk(depth: int) -> int:
+        if depth == 0:
+            raise JobError("bottom")
+        return walk(depth - 1) + 1
+
+    with pytest.raises(JobError, match="bottom"):
+        walk(50)
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: recursive 失败"]
+
+
+def test_str_raising_system_exit_cannot_change_the_outcome(robot: FakeDingTalk) -> None:
+    """An exception whose __str__ raises SystemExit is still the exception the caller gets."""
+
+    class Nasty(Exception):
+        def __str__(self) -> str:
+            raise SystemExit(9)
+
+    @monitor("nasty")
+    def job() -> None:
+        raise Nasty
+
+    with pytest.raises(Nasty):
+        job()
+    assert jobwatch.flush(10)
+
+
+def test_start_message_failure_never_stops_the_job(
+    robot: FakeDingTalk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A formatter that breaks the "started" message is logged; the job still runs."""
+
+    class Junk:
+        def payload(self) -> dict[str, Any]:
+            raise RuntimeError("junk payload")
+
+    ran = []
+    with watch("job", notify_start=True, formatter=lambda r: Junk()):  # type: ignore[arg-type,return-value]
+        ran.append(True)
+    assert ran == [True]
+    assert jobwatch.flush(10)
+    assert any("formatter for 'job'" in r.getMessage() for r in caplog.records)
+
+
+def test_generator_resumed_on_another_thread_keeps_its_watch(robot: FakeDingTalk) -> None:
+    """A with-block in a generator that a thread pool resumes elsewhere still closes cleanly."""
+
+    def rows() -> Iterator[int]:
+        with watch("rows", notify="always"):
+            yield 1
+            yield 2
+
+    gen = rows()
+    assert next(gen) == 1
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(list(gen)))
+    thread.start()
+    thread.join()
+    assert results == [[2]]
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: rows 成功"]
+
+
+def test_shared_sync_watch_in_interleaved_tasks(robot: FakeDingTalk) -> None:
+    """A sync with-block shared by tasks that interleave keeps each task's run apart."""
+    shared = watch("shared", notify="always")
+
+    async def task(n: int, go: asyncio.Event, other: asyncio.Event) -> None:
+        with shared as run:
+            run.note("task", n)
+            other.set()
+            await go.wait()
+            if n == 1:
+                raise JobError("task 1")
+
+    async def main() -> list[BaseException | None]:
+        first, second = asyncio.Event(), asyncio.Event()
+        return await asyncio.gather(
+            task(1, second, first), task(2, first, second), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert [type(r).__name__ for r in results] == ["JobError", "NoneType"]
+    by_task = {text.split("**task: ")[1][0]: title for title, text in markdown(robot)}
+    assert by_task == {"1": "程序执行情况: shared 失败", "2": "程序执行情况: shared 成功"}
+
+
+def test_generator_closed_inside_watch_is_a_success(robot: FakeDingTalk) -> None:
+    """GeneratorExit passing through watch() (the consumer stopped early) is no failure."""
+
+    def rows() -> Iterator[int]:
+        with watch("rows", notify="always", owners=["13800000000"]):
+            yield from range(10)
+
+    for row in rows():
+        if row == 2:
+            break
+    (message,) = delivered(robot)
+    assert message["markdown"]["title"] == "程序执行情况: rows 成功"
+    assert "at" not in message
+
+
+def test_cancelled_task_is_interrupted(robot: FakeDingTalk) -> None:
+    """asyncio.CancelledError ends a watched coroutine as interrupted, not failed."""
+
+    @monitor("slow")
+    async def slow() -> None:
+        await asyncio.sleep(3600)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(slow())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: slow 被中断"]
+
+
+def test_name_as_keyword(robot: FakeDingTalk) -> None:
+    """@monitor(name="x") names the job like @monitor("x")."""
+
+    @monitor(name="by-keyword")
+    def job() -> None:
+        raise JobError
+
+    with pytest.raises(JobError):
+        job()
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: by-keyword 失败"]
+
+
+def test_sync_decorator_around_async_def_is_seen_through(robot: FakeDingTalk) -> None:
+    """A coroutine function behind a sync functools.wraps decorator is still awaited and watched."""
+    import functools
+
+    def passthrough(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    @monitor("wrapped-async")
+    @passthrough
+    async def job() -> None:
+        await asyncio.sleep(0)
+        raise JobError("late")
+
+    with pytest.raises(JobError, match="late"):
+        asyncio.run(job())
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: wrapped-async 失败"]
+
+
+def test_oversize_formatter_message_falls_back(
+    robot: FakeDingTalk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A formatter's message over DingTalk's limit is replaced by the default report."""
+
+    @monitor("job", formatter=lambda r: Text("x" * 30_000))
+    def job() -> None:
+        raise JobError
+
+    with pytest.raises(JobError):
+        job()
+    assert [t for t, _ in markdown(robot)] == ["程序执行情况: job 失败"]
+    assert any("over DingTalk's limit" in r.getMessage() for r in caplog.records)
+
+
+def test_throttled_robot_is_left_alone(robot: FakeDingTalk) -> None:
+    """After a throttled answer no further report is posted during the penalty."""
+    robot.fail_next(Fault(errcode=130101, errmsg="send too fast"))
+
+    @monitor("job")
+    def job() -> None:
+        raise JobError
+
+    for _ in range(3):
+        with pytest.raises(JobError):
+            job()
+    assert jobwatch.flush(10) is False
+    assert len(robot.requests) == 1
+
+
+def test_flush_is_true_when_everything_arrived(robot: FakeDingTalk) -> None:
+    """flush() says True once every report since the last flush was accepted."""
+
+    @monitor("job")
+    def job() -> None:
+        raise JobError
+
+    with pytest.raises(JobError):
+        job()
+    assert jobwatch.flush(10) is True
+    assert len(robot.messages) == 1
+
+
+def test_dry_run_without_stderr_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With sys.stderr None (pythonw) the dry run is silent, not redirected to stdout."""
+    monkeypatch.setattr(sys, "stderr", None)
+
+    @monitor("job")
+    def job() -> None:
+        raise JobError
+
+    with pytest.raises(JobError):
+        job()
+    monkeypatch.undo()
+    assert capsys.readouterr() == ("", "")

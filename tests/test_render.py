@@ -122,16 +122,16 @@ def test_chinese_fields() -> None:
     text = lines(render(make_report(exit_code=3), Settings()))
     assert text[0] == "### ❌ nightly-etl 失败"
     for field in [
-        "**执行情况:** 失败",
-        "**任务:** nightly-etl",
-        "**主机:** web-1 (pid 4242)",
-        "**服务器类型:** linux",
-        f"**时间:** {local(ENDED)}",
-        f"**开始时间:** {local(STARTED)}",
-        "**耗时:** 3分 26秒",
-        "**退出码:** 3",
-        "**异常信息:** ValueError: bad row 42",
-        "**Python:** 3.12.1",
+        "**执行情况: 失败**",
+        "**任务: nightly-etl**",
+        "**主机: web-1 (pid 4242)**",
+        "**服务器类型: linux**",
+        f"**时间: {local(ENDED)}**",
+        f"**开始时间: {local(STARTED)}**",
+        "**耗时: 3分 26秒**",
+        "**退出码: 3**",
+        "**异常信息: ValueError: bad row 42**",
+        "**Python: 3.12.1**",
     ]:
         assert field in text
 
@@ -141,15 +141,15 @@ def test_english_fields() -> None:
     text = lines(render(make_report(exit_code=3), Settings(lang="en")))
     assert text[0] == "### ❌ nightly-etl failed"
     for field in [
-        "**Outcome:** failed",
-        "**Job:** nightly-etl",
-        "**Host:** web-1 (pid 4242)",
-        "**Platform:** linux",
-        f"**Time:** {local(ENDED)}",
-        f"**Started:** {local(STARTED)}",
-        "**Duration:** 3m 26s",
-        "**Exit code:** 3",
-        "**Error:** ValueError: bad row 42",
+        "**Outcome: failed**",
+        "**Job: nightly-etl**",
+        "**Host: web-1 (pid 4242)**",
+        "**Platform: linux**",
+        f"**Time: {local(ENDED)}**",
+        f"**Started: {local(STARTED)}**",
+        "**Duration: 3m 26s**",
+        "**Exit code: 3**",
+        "**Error: ValueError: bad row 42**",
     ]:
         assert field in text
 
@@ -157,13 +157,13 @@ def test_english_fields() -> None:
 def test_no_exit_code_line_without_exit_code() -> None:
     """The exit code line appears only when the report has an exit code."""
     text = lines(render(make_report(exit_code=None), Settings()))
-    assert [line for line in text if line.startswith("**退出码:**")] == []
+    assert [line for line in text if line.startswith("**退出码: ")] == []
 
 
 def test_notes_are_fields() -> None:
     """Notes appear as bold-labelled fields, in order."""
     text = lines(render(make_report(notes=(("rows", "1200"), ("file", "a.csv"))), Settings()))
-    assert text.index("**rows:** 1200") + 1 == text.index("**file:** a.csv")
+    assert text.index("**rows: 1200**") + 1 == text.index("**file: a.csv**")
 
 
 def test_traceback_quoted_without_fences() -> None:
@@ -195,8 +195,8 @@ def test_markdown_markers_escaped() -> None:
     message = render(report, Settings())
     text = lines(message)
     assert text[0] == "### ❌ etl.Loader.\\_\\_init\\_\\_ 失败"
-    assert "**任务:** etl.Loader.\\_\\_init\\_\\_" in text
-    assert "**异常信息:** ValueError: bad \\*row\\* \\[42] \\<x>" in text
+    assert "**任务: etl.Loader.\\_\\_init\\_\\_**" in text
+    assert "**异常信息: ValueError: bad \\*row\\* \\[42] \\<x>**" in text
     assert quoted(message) == [
         "Traceback (most recent call last):",
         f'{NBSP * 2}File "/srv/etl/loader.py", line 10, in \\_\\_init\\_\\_',
@@ -209,9 +209,9 @@ def test_markdown_markers_escaped() -> None:
 @pytest.mark.parametrize(
     ("lang", "field", "last"),
     [
-        ("zh", "**异常信息:** ValueError: bad row 42 （另有 2 行）",
+        ("zh", "**异常信息: ValueError: bad row 42 （另有 2 行）**",
          "ValueError: bad row 42 （另有 2 行）"),
-        ("en", "**Error:** ValueError: bad row 42 (2 more lines)",
+        ("en", "**Error: ValueError: bad row 42 (2 more lines)**",
          "ValueError: bad row 42 (2 more lines)"),
     ],
 )
@@ -327,10 +327,10 @@ def test_huge_multiline_message_fits(lang: str) -> None:
     assert_fits(message)
     if lang == "zh":
         assert message.title == "程序执行情况: nightly-etl 失败"
-        assert "**异常信息:** ValueError: bad row 42 （另有 2000 行）" in lines(message)
+        assert "**异常信息: ValueError: bad row 42 （另有 2000 行）**" in lines(message)
     else:
         assert message.title == "Job report: nightly-etl failed"
-        assert "**Error:** ValueError: bad row 42 (2000 more lines)" in lines(message)
+        assert "**Error: ValueError: bad row 42 (2000 more lines)**" in lines(message)
     assert quoted(message)[-3] == md('  File "/srv/etl/load.py", line 12, in load')
 
 
@@ -342,8 +342,8 @@ def test_huge_single_line_message_fits() -> None:
     assert_fits(message)
     text = lines(message)
     assert text[0] == "### ❌ nightly-etl 失败"
-    assert "**执行情况:** 失败" in text
-    assert any(line.startswith("**异常信息:** ValueError: " + "x" * 200) for line in text)
+    assert "**执行情况: 失败**" in text
+    assert any(line.startswith("**异常信息: ValueError: " + "x" * 200) for line in text)
     assert quoted(message)[-3] == md('  File "/srv/etl/load.py", line 12, in load')
 
 
@@ -383,9 +383,9 @@ def test_deep_traceback_cut_in_the_middle(
     assert tail[-1] == "ValueError: boom"
     assert tail[-3] == md(f'  File "{filename}", line 4999, in {function}')
     if lang == "zh":
-        assert "**异常信息:** ValueError: boom" in lines(message)
+        assert "**异常信息: ValueError: boom**" in lines(message)
     else:
-        assert "**Error:** ValueError: boom" in lines(message)
+        assert "**Error: ValueError: boom**" in lines(message)
     for owner in owners:
         assert f"@{owner}" in payload_text(message)
 
@@ -472,4 +472,24 @@ def test_exception_notes_are_kept_after_the_message() -> None:
     assert rendered[-2:] == [
         "ValueError: first line （另有 1 行）",
         "while loading shard 7",
+    ]
+
+
+def test_caret_lines_are_dropped_and_block_markers_escaped() -> None:
+    """Python 3.11's ^^^ marker lines are dropped; a line that would start a block is escaped."""
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "job.py", line 3, in <module>\n'
+        "    # comment-like code\n"
+        "    total = rows[0] + rows[1]\n"
+        "            ~~~~~~~~^~~~~~~~~\n"
+        "ValueError: bad\n"
+    )
+    report = make_report(traceback=trace, exc_message="bad", exc_type="ValueError")
+    assert quoted(render(report, Settings())) == [
+        "Traceback (most recent call last):",
+        "\xa0\xa0" + md('File "job.py", line 3, in <module>'),
+        "\xa0\xa0\xa0\xa0\\# comment-like code",
+        "\xa0\xa0\xa0\xa0total = rows[0] + rows[1]".replace("[", "\\["),
+        "ValueError: bad",
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import os
 import platform
@@ -114,6 +116,10 @@ def build_from(exc: BaseException | None, status: str = "failure", **kwargs: Any
         (SystemExit(0), ("success", 0)),
         (SystemExit(3), ("failure", 3)),
         (SystemExit("message"), ("failure", 1)),
+        (SystemExit(0.0), ("failure", 1)),
+        (GeneratorExit(), ("success", None)),
+        (asyncio.CancelledError(), ("interrupted", None)),
+        (concurrent.futures.CancelledError(), ("interrupted", None)),
     ],
     ids=repr,
 )

@@ -508,16 +508,18 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
 
         return watched
 
+    quiet, finish, clock = engine.quiet_success, engine._finish, _perf  # closure, not lookups
+
     @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:
-        perf = _perf()
+        perf = clock()
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            engine._finish(perf, exc)
+            finish(perf, exc)
             raise
-        if not engine.quiet_success():
-            engine._finish(perf, None)
+        if not quiet():
+            finish(perf, None)
         return result
 
     return fast

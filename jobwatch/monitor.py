@@ -346,29 +346,10 @@ def _where() -> tuple[int, int]:
     return get_ident(), id(task) if task is not None else 0
 
 
-def watch(
-    name: str | None = None,
-    *,
-    owners: list[str] | tuple[str, ...] | str | None = None,
-    notify: str | None = None,
-    timeout: float | None = None,
-    notify_start: bool = False,
-    mention_all: bool | None = None,
-    webhook: str | None = None,
-    secret: str | None = None,
-    keyword: str | None = None,
-    lang: str | None = None,
-    formatter: Callable[[Report], Message] | None = None,
-) -> Watch:
-    """Watch a block: ``with watch("nightly-etl", owners=[...]) as w: ...`` (or ``async with``).
+watch = Watch
+"""``with watch("nightly-etl", owners=[...]) as w:`` (or ``async with``): watch a block.
 
-    The default name is the script's file name.
-    """
-    return Watch(
-        name, owners=owners, notify=notify, timeout=timeout, notify_start=notify_start,
-        mention_all=mention_all, webhook=webhook, secret=secret, keyword=keyword, lang=lang,
-        formatter=formatter,
-    )
+The default name is the script's file name. The same as constructing a Watch."""
 
 
 # -- @monitor ---------------------------------------------------------------------------
@@ -380,24 +361,8 @@ def monitor(func: Callable[P, R], /) -> Callable[P, R]: ...
 
 @overload
 def monitor(  # noqa: F811 - typing.overload's stand-in, see the imports
-    name: str | None = None,
+    _name: str | None = None,
     /,
-    *,
-    owners: list[str] | tuple[str, ...] | str | None = None,
-    notify: str | None = None,
-    timeout: float | None = None,
-    notify_start: bool = False,
-    mention_all: bool | None = None,
-    webhook: str | None = None,
-    secret: str | None = None,
-    keyword: str | None = None,
-    lang: str | None = None,
-    formatter: Callable[[Report], Message] | None = None,
-) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
-
-
-@overload
-def monitor(  # noqa: F811
     *,
     name: str | None = None,
     owners: list[str] | tuple[str, ...] | str | None = None,

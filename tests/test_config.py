@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,19 +15,6 @@ URL = "https://oapi.dingtalk.com/robot/send?access_token="
 KNOWN = (
     "dry_run, flush_timeout, keyword, lang, mention_all, notify, outbox, owners, secret, webhook"
 )
-
-
-@pytest.fixture(autouse=True)
-def _clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No JOBWATCH_* variable, no configure() value and no remembered warning leaks in or out."""
-    for variable in list(os.environ):
-        if variable.startswith("JOBWATCH_"):
-            monkeypatch.delenv(variable)
-    config._configured.clear()
-    config._warned.clear()
-    yield
-    config._configured.clear()
-    config._warned.clear()
 
 
 # --- precedence: explicit > configure() > environment > defaults ------------------------------

@@ -1,12 +1,15 @@
-"""Delivery: every rendered message goes through ``submit``; a background worker sends it.
+"""Delivery: every report is committed to the outbox, then sent by one background worker.
 
-The job's thread only enqueues: sending, retrying and waiting happen on one daemon worker
-thread per process. At interpreter exit the process waits at most ``flush_timeout`` seconds
-for the queue to drain. With no webhook configured (or ``dry_run``), the message is printed to
-stderr instead, with a one-time notice saying how to configure a webhook.
+``submit`` commits the message on the job's thread (one small transaction) and wakes the
+worker; nothing else happens on the job's thread. The worker sends what is due for every robot
+this process knows, within a host-wide budget of ``BUDGET`` sends per ``WINDOW`` seconds per
+robot (below DingTalk's 20 a minute), holding a new report briefly for company and merging what
+is pending into digests. A throttled robot is paused in the outbox for every process; a
+permanent refusal marks the message dead with one ERROR line; a transient failure leaves it
+pending for a later attempt, by this process or the next one, or by ``jobwatch flush``.
 
-This in-memory queue is the interim delivery; a durable SQLite outbox replaces it without
-changing ``submit`` and ``flush``.
+At exit a process waits at most ``flush_timeout`` seconds for its own reports. With no webhook
+(or ``dry_run``) the message is printed to stderr instead, with a one-time notice.
 """
 
 from __future__ import annotations
@@ -19,117 +22,334 @@ import os
 import sys
 import threading
 import time
+import uuid
+from typing import Any
 
 from .config import Settings, resolve
-from .errors import DingTalkError, SendError, Throttled
-from .messages import Message
+from .errors import DingTalkError, MessageTooLarge, SendError, Throttled
+from .messages import Message, from_payload
+from .outbox import Outbox, Row, default_path, robot_id
+from .scrub import scrub
 from .senders.dingtalk import DingTalkSender, preload
 
-__all__ = ["flush", "submit"]
+__all__ = ["BUDGET", "WINDOW", "Delivery", "flush", "get", "reset", "submit"]
 
 log = logging.getLogger("jobwatch")
 
+BUDGET, WINDOW = 18, 60.0  # DingTalk allows 20 a minute per robot: keep a margin
+STALE = 90.0  # a claim older than this was left by a process that died while sending
+_KEEP_RUNS = 1000
 _Route = tuple[str, "str | None", "str | None"]  # webhook, secret, keyword
 
 
-class _Worker:
-    """One daemon thread that sends queued messages, one sender per robot."""
+def _hold(used: int) -> float:
+    """How long a new report waits for company: longer as the robot's budget shrinks."""
+    return 0.3 if used < 4 else 1.0 if used < 9 else 3.0 if used < 14 else 8.0
 
-    def __init__(self) -> None:
-        self._queue: collections.deque[tuple[int, Message, _Route, str]] = collections.deque()
+
+class Delivery:
+    """One process's delivery: the outbox, the robots it knows, and the worker thread."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._routes: dict[str, _Route] = {}
+        self._senders: dict[str, tuple[_Route, DingTalkSender]] = {}
+        self._mine: dict[int, str] = {}  # ids this process submitted -> label
+        self._lost_since_flush = 0
         self._changed = threading.Condition()
-        self._submitted = self._done = self._flushed = 0
-        self._lost: collections.deque[int] = collections.deque(maxlen=1000)
-        self._senders: dict[_Route, DingTalkSender] = {}
-        self._paused: dict[_Route, float] = {}
-        self._thread = threading.Thread(target=self._run, name="jobwatch-delivery", daemon=True)
-        self._thread.start()
+        self._urgent = 0
+        self._wake_at = 0.0
+        self._runs: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=10_000)
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.last_error = ""
 
-    def put(self, message: Message, route: _Route, label: str) -> None:
+    # -- the job's side ----------------------------------------------------------------
+
+    def know(self, settings: Settings) -> str | None:
+        """Register the robot of ``settings``; return its outbox name."""
+        if not settings.webhook:
+            return None
+        from .senders.signing import Webhook
+
+        robot = robot_id(Webhook.parse(settings.webhook).token)
+        self._routes[robot] = (settings.webhook, settings.secret, settings.keyword)
+        return robot
+
+    def add(self, message: Message, settings: Settings, summary: dict[str, Any], label: str) -> int:
+        """Commit ``message`` for the robot of ``settings``; the worker sends it."""
+        robot = self.know(settings)
+        assert robot is not None  # noqa: S101 - submit() checked the webhook
+        row = self.outbox.add(robot, uuid.uuid4().hex, message.payload(), summary)
         with self._changed:
-            self._submitted += 1
-            self._queue.append((self._submitted, message, route, label))
+            self._mine[row] = label
             self._changed.notify_all()
+        self._start()
+        return row
 
     def wait(self, timeout: float | None) -> bool:
-        """Wait for what was submitted so far; True if all of it since the last wait arrived."""
+        """Wait for this process's reports: True when all since the last wait were delivered."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            start, target = self._flushed, self._submitted
-            while self._done < target:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._changed.wait(left)
-            self._flushed = max(self._flushed, target)
-            return not any(start < seq <= target for seq in self._lost)
+            self._urgent += 1
+            self._changed.notify_all()
+        try:
+            with self._changed:
+                while self._mine:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._changed.wait(0.05 if left is None else min(left, 0.05))
+                lost, self._lost_since_flush = self._lost_since_flush, 0
+                return lost == 0
+        finally:
+            with self._changed:
+                self._urgent -= 1
 
     @property
     def pending(self) -> int:
-        return self._submitted - self._done
+        return len(self._mine)
+
+    @property
+    def robots(self) -> list[str]:
+        return list(self._routes)
+
+    def claim_pending(self) -> None:
+        """Adopt the pending messages of known robots (left by earlier processes), so that
+        waiting covers them too (``jobwatch.flush()``, ``jobwatch flush``)."""
+        found = self.outbox.pending_ids(list(self._routes))
+        with self._changed:
+            for row in found:
+                self._mine.setdefault(row, "an earlier report")
+
+    # -- the worker --------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="jobwatch-delivery", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker and close the outbox (tests; a process about to reconfigure)."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+        for _route, sender in self._senders.values():
+            sender.close()
+        self.outbox.close()
 
     def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._queue:
-                    self._changed.wait()
-                seq, message, route, label = self._queue.popleft()
-            delivered = False
+        while not self._stopped:
             try:
-                delivered = self._send(message, route, label)
-            finally:
-                with self._changed:
-                    self._done += 1
-                    if not delivered:
-                        self._lost.append(seq)
-                    self._changed.notify_all()
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+                log.error("jobwatch: delivery error: %s: %s", type(exc).__name__, exc)
+                time.sleep(1.0)
 
-    def _send(self, message: Message, route: _Route, label: str) -> bool:
-        paused = self._paused.get(route, 0.0) - time.monotonic()
-        if paused > 0:
+    def _tick(self) -> None:
+        with self._changed:
+            limit = 0.1 if self._mine or self._urgent or self._runs else 1.0
+            delay = min(limit, max(0.0, self._wake_at - time.time())) if self._wake_at else limit
+            if delay > 0:
+                self._changed.wait(delay)
+            self._wake_at = 0.0
+        self._write_runs()
+        now = time.time()
+        for robot in self.outbox.due_robots(now, STALE):
+            if robot in self._routes:
+                self._service(robot, now)
+        self._settle_mine()
+
+    def _later(self, when: float) -> None:
+        with self._changed:
+            self._wake_at = min(self._wake_at, when) if self._wake_at else when
+
+    def _service(self, robot: str, now: float) -> None:
+        oldest = self.outbox.oldest_due(robot, now, STALE)
+        if oldest is None:
+            return
+        used = self.outbox.used(robot, now, WINDOW)
+        hold = _hold(used)
+        if self._urgent:  # someone waits (a flush, the exit): company only if the budget is low
+            hold = 0.0 if used < 4 else min(hold, 0.3)
+        if now - oldest < hold:
+            self._later(oldest + hold)
+            return
+        wait = self.outbox.take_slot(robot, now, BUDGET, WINDOW)
+        if wait > 0:
+            self._later(now + wait)
+            return
+        batch, rows = self.outbox.claim(robot, now, 1000, STALE)
+        if rows:
+            self._send_batch(robot, batch, rows)
+
+    def _send_batch(self, robot: str, batch: str, rows: list[Row]) -> None:
+        from .digest import digests
+
+        sender = self._sender(robot)
+        chunks: list[tuple[list[int], Message, str]]
+        if len(rows) == 1:
+            chunks = [([0], from_payload(rows[0].payload), rows[0].msg_uuid)]
+        else:
+            details = [r.payload.get("markdown", {}).get("text") for r in rows]
+            made = digests([r.summary for r in rows], details, keyword=sender.keyword)
+            chunks = [
+                (ids, message, batch if len(made) == 1 else f"{batch[:28]}{k:04x}")
+                for k, (ids, message) in enumerate(made)
+            ]
+        for k, (ids, message, msg_uuid) in enumerate(chunks):
+            if k and self.outbox.take_slot(robot, time.time(), BUDGET, WINDOW) > 0:
+                rest = [rows[i].id for more, _m, _u in chunks[k:] for i in more]
+                self.outbox.unclaim(rest, time.time())
+                return
+            if not self._send(robot, sender, message, msg_uuid, [rows[i] for i in ids]):
+                rest = [rows[i].id for more, _m, _u in chunks[k + 1 :] for i in more]
+                self.outbox.unclaim(rest, time.time())
+                return
+
+    def _send(
+        self, robot: str, sender: DingTalkSender, message: Message, msg_uuid: str,
+        rows: list[Row],
+    ) -> bool:
+        """Send one message for ``rows``; settle them; False if the robot should rest."""
+        ids = [r.id for r in rows]
+        label = rows[0].summary.get("name", "?") if len(rows) == 1 else f"{len(rows)} reports"
+        try:
+            sender.send(message, msg_uuid=msg_uuid)
+        except Throttled as exc:
+            now = time.time()
+            self.outbox.pause(robot, now + exc.retry_after, f"errcode {exc.errcode}")
+            self.outbox.unclaim(ids, now)
             log.warning(
-                "jobwatch: report of %r not sent: the robot is throttled for %.0f s more",
-                label, paused,
+                "jobwatch: the robot is throttled (%s); %d report(s) kept, sending again"
+                " in %.0f s", exc.errmsg, len(ids), exc.retry_after,
             )
             return False
-        try:
-            sender = self._senders.get(route)
-            if sender is None:
-                webhook, secret, keyword = route
-                sender = self._senders[route] = DingTalkSender(
-                    webhook, secret=secret, keyword=keyword
-                )
-            sender.send(message)
+        except (DingTalkError, MessageTooLarge) as exc:
+            errcode = getattr(exc, "errcode", None)
+            self.outbox.dead(ids, time.time(), errcode, str(exc))
+            log.error(
+                "jobwatch: DingTalk refused the report of %r: %s; the report is kept as dead"
+                " in the outbox", label, exc,
+            )
+            self._lost(ids)
             return True
-        except Throttled as exc:
-            self._paused[route] = time.monotonic() + exc.retry_after
-            log.warning("jobwatch: report of %r not sent, robot throttled: %s", label, exc)
-        except DingTalkError as exc:
-            log.error("jobwatch: DingTalk refused the report of %r: %s", label, exc)
         except SendError as exc:
-            log.warning("jobwatch: could not send the report of %r: %s", label, exc)
-        except Exception as exc:  # noqa: BLE001 - the worker must survive anything
-            log.error("jobwatch: internal error sending the report of %r: %r", label, exc)
-        return False
+            now = time.time()
+            attempts = rows[0].attempts + 1
+            backoff = min(600.0, 15.0 * 2 ** min(attempts - 1, 6))
+            self.outbox.retry_later(ids, now, now + backoff, str(exc))
+            self.last_error = str(exc)
+            # A short job says so once at exit; a long-lived process warns when it persists.
+            log.log(
+                logging.WARNING if attempts == 3 else logging.INFO,
+                "jobwatch: could not send the report of %r (attempt %d, kept, retrying in"
+                " %.0f s): %s", label, attempts, backoff, exc,
+            )
+            return False
+        self.outbox.delivered(ids, time.time())
+        return True
+
+    def _sender(self, robot: str) -> DingTalkSender:
+        route = self._routes[robot]
+        known = self._senders.get(robot)
+        if known is None or known[0] != route:
+            webhook, secret, keyword = route
+            known = self._senders[robot] = (
+                route, DingTalkSender(webhook, secret=secret, keyword=keyword)
+            )
+        return known[1]
+
+    def _lost(self, ids: list[int]) -> None:
+        with self._changed:
+            self._lost_since_flush += sum(1 for i in ids if i in self._mine)
+
+    def _settle_mine(self) -> None:
+        with self._changed:
+            mine = list(self._mine)
+        if not mine:
+            return
+        states = self.outbox.states(mine)
+        with self._changed:
+            for row, state in states.items():
+                if state in ("delivered", "dead"):
+                    self._mine.pop(row, None)
+            self._changed.notify_all()
+
+    # -- run history -------------------------------------------------------------------
+
+    def record(self, run: tuple[Any, ...], *, now: bool) -> None:
+        """Record a run: at once (a failure, on the job's thread) or buffered (a success)."""
+        if now:
+            self.outbox.record_runs([run], _KEEP_RUNS)
+        else:
+            self._runs.append(run)
+
+    def _write_runs(self) -> None:
+        from .history import buffered
+        from .report import host_name
+
+        runs = buffered(host_name())
+        while self._runs:
+            runs.append(self._runs.popleft())
+        if runs:
+            self.outbox.record_runs(runs, _KEEP_RUNS)
+
+    def close_runs(self) -> None:
+        """Write the buffered runs now (at exit, or before reading the history)."""
+        self._write_runs()
+
+    def statuses(self, name: str) -> list[str]:
+        """The recorded statuses of job ``name``, newest first (for notify="change")."""
+        self._write_runs()
+        return [row[2] for row in self.outbox.runs(name, _KEEP_RUNS)]
 
 
 _lock = threading.Lock()
-_worker: _Worker | None = None
+_delivery: Delivery | None = None
 _noticed = False
+_warned_outbox = False
 
 
-def _get_worker() -> _Worker:
-    global _worker
+def get() -> Delivery:
+    """This process's Delivery, opening the outbox (or a memory one) on first use."""
+    global _delivery
     with _lock:
-        if _worker is None:
-            _worker = _Worker()
-        return _worker
+        if _delivery is None:
+            _delivery = Delivery(_open(resolve()))
+            with contextlib.suppress(Exception):
+                _delivery.know(resolve())
+        return _delivery
+
+
+def _open(settings: Settings) -> Outbox:
+    global _warned_outbox
+    path = settings.outbox
+    if path is not None and path.strip().lower() in ("off", "memory", ":memory:"):
+        return Outbox(None)
+    path = path or default_path()
+    try:
+        return Outbox(path)
+    except Exception as exc:  # noqa: BLE001 - unwritable, corrupt, full: the job goes on
+        if not _warned_outbox:
+            _warned_outbox = True
+            log.warning(
+                "jobwatch: outbox %s is unusable (%s: %s); keeping reports in memory",
+                path, type(exc).__name__, exc,
+            )
+        return Outbox(None)
 
 
 def submit(
-    message: Message, settings: Settings, *, label: str, interrupted: bool = False
+    message: Message, settings: Settings, *, label: str, summary: dict[str, Any] | None = None,
+    interrupted: bool = False,
 ) -> None:
-    """Send ``message`` in the background, or print it in a dry run. Never blocks on I/O.
+    """Commit ``message`` to the outbox (the worker sends it), or print it in a dry run.
 
     ``interrupted``: the job is dying of KeyboardInterrupt. Then what sending needs is imported
     here first, since CPython exits 1 instead of by SIGINT when another thread imports modules
@@ -140,14 +360,21 @@ def submit(
         return
     if interrupted:
         preload()
-    _get_worker().put(message, (settings.webhook, settings.secret, settings.keyword), label)
+    delivery = get()
+    delivery.add(message, settings, summary or {"name": label, "status": "failure"}, label)
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Wait until every report submitted so far is handled: True if all of those submitted
-    since the previous flush() were delivered, False if one was not or time ran out."""
-    worker = _worker
-    return True if worker is None else worker.wait(timeout)
+    """Deliver what this process submitted (and what it can of the outbox for the robots it
+    knows): True if all of its reports since the previous flush() were delivered, False if one
+    was refused or time ran out."""
+    delivery = get()
+    with contextlib.suppress(Exception):
+        delivery.know(resolve())
+    delivery.outbox.due_now(list(delivery.robots))  # retry now what waits for a backoff
+    delivery.claim_pending()
+    delivery._start()
+    return delivery.wait(timeout)
 
 
 def _print_dry_run(message: Message, settings: Settings) -> None:
@@ -165,7 +392,8 @@ def _print_dry_run(message: Message, settings: Settings) -> None:
     body = payload.get(payload["msgtype"], {})
     title = body.get("title", payload["msgtype"])
     text = body.get("text") or body.get("content") or ""
-    lines += [f"----- jobwatch dry run: {title} -----", text, "-----"]
+    secrets = (settings.secret,)
+    lines += [f"----- jobwatch dry run: {title} -----", scrub(text, secrets), "-----"]
     stream = sys.stderr
     if stream is None:  # no stderr (pythonw, a closed descriptor): nowhere to print
         return
@@ -175,23 +403,38 @@ def _print_dry_run(message: Message, settings: Settings) -> None:
 
 
 def _at_exit() -> None:
-    worker = _worker
-    if worker is None or not worker.pending:
+    delivery = _delivery
+    if delivery is None:
         return
-    timeout = resolve().flush_timeout
     try:
-        if not worker.wait(timeout) and worker.pending:
-            log.warning(
-                "jobwatch: %d report(s) not delivered within the %g s flush timeout at exit",
-                worker.pending, timeout,
-            )
+        delivery.close_runs()
+        if delivery.pending:
+            timeout = resolve().flush_timeout
+            if not delivery.wait(timeout) and delivery.pending:
+                reason = f" (last error: {delivery.last_error})" if delivery.last_error else ""
+                log.warning(
+                    "jobwatch: %d report(s) not delivered within the %g s flush timeout at"
+                    " exit%s; they stay in the outbox for the next run or `jobwatch flush`",
+                    delivery.pending, timeout, reason,
+                )
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, quietly
-        log.warning("jobwatch: interrupted at exit; %d report(s) not delivered", worker.pending)
+        log.warning("jobwatch: interrupted at exit; undelivered reports stay in the outbox")
+    except Exception as exc:  # noqa: BLE001 - nothing may escape at exit
+        log.warning("jobwatch: could not finish delivery at exit: %s", exc)
+
+
+def reset() -> None:
+    """Stop this process's delivery; the next report opens the outbox anew (for tests)."""
+    global _delivery
+    with _lock:
+        current, _delivery = _delivery, None
+    if current is not None:
+        current.stop()
 
 
 def _after_fork_in_child() -> None:
-    global _worker, _lock
-    _worker, _lock = None, threading.Lock()
+    global _delivery, _lock
+    _delivery, _lock = None, threading.Lock()
 
 
 atexit.register(_at_exit)

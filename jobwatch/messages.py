@@ -25,6 +25,7 @@ __all__ = [
     "Markdown",
     "Message",
     "Text",
+    "from_payload",
 ]
 
 MAX_MENTIONS = 50
@@ -323,3 +324,30 @@ def _keyworded(keyword: str, text: str, sep: str = "\n\n") -> str:
 
 
 Message: TypeAlias = Text | Markdown | Link | ActionCard | FeedCard
+
+
+def from_payload(payload: dict[str, Any]) -> Message:
+    """The message whose ``payload()`` is ``payload`` (as stored in the outbox)."""
+    kind = payload.get("msgtype")
+    body = payload.get(str(kind), {})
+    raw_at = payload.get("at")
+    at = None
+    if isinstance(raw_at, dict):
+        at = At(raw_at.get("atMobiles", ()), raw_at.get("atUserIds", ()),
+                raw_at.get("isAtAll", False))
+    if kind == "text":
+        return Text(body["content"], at=at)
+    if kind == "markdown":
+        return Markdown(body["title"], body["text"], at=at)
+    if kind == "link":
+        return Link(body["title"], body["text"], body["messageUrl"], body.get("picUrl"))
+    if kind == "actionCard":
+        return ActionCard(
+            body["title"], body["text"], single_title=body.get("singleTitle"),
+            single_url=body.get("singleURL"), buttons=tuple(body.get("btns", ())),
+            vertical=body.get("btnOrientation", "0") == "0",
+            hide_avatar=body.get("hideAvatar") == "1", at=at,
+        )
+    if kind == "feedCard":
+        return FeedCard(tuple(body["links"]))
+    raise ValueError(f"unknown msgtype {kind!r}")

@@ -16,7 +16,7 @@ import sys
 import time
 from _thread import allocate_lock, get_ident
 
-from . import config
+from . import config, history
 from .errors import ConfigError
 
 # Nothing below is imported at run time: typing, collections.abc, functools, threading and
@@ -51,8 +51,10 @@ try:
     _NOTIFY_KEY: Any = os.environ.encodekey("JOBWATCH_NOTIFY")
 except AttributeError:  # pragma: no cover - an os.environ without the CPython internals
     _ENV_DATA, _NOTIFY_KEY = None, None
-# Whether successes are quiet, by raw JOBWATCH_NOTIFY value ("change" acts as "failure" until
-# run history exists). Filled as values are seen, so the hot path never parses.
+# Whether successes are quiet (recorded in the history, no message), by raw JOBWATCH_NOTIFY
+# value; filled as values are seen, so the hot path never parses. "change" must look at
+# every success (it may be a recovery).
+_LOUD = ("always", "change")
 _QUIET: dict[Any, bool] = {None: True, b"failure": True, b"never": True}
 
 
@@ -216,13 +218,13 @@ class Watch:
         """True when a success makes no report: the hot path's only check."""
         notify = self._explicit_notify or config._configured.get("notify")
         if notify is not None:
-            return notify != "always"
+            return notify != "always" and notify != "change"
         if _ENV_DATA is None:  # pragma: no cover - an os.environ without CPython's internals
-            return config.resolve().notify != "always"
+            return config.resolve().notify not in _LOUD
         raw = _ENV_DATA.get(_NOTIFY_KEY)
         quiet = _QUIET.get(raw)
         if quiet is None:  # a value not seen before: parse it once
-            quiet = _QUIET[raw] = config.resolve().notify != "always"
+            quiet = _QUIET[raw] = config.resolve().notify not in _LOUD
         return quiet
 
     def _finish(
@@ -250,6 +252,9 @@ class Watch:
             except (AttributeError, TypeError):  # pragma: no cover - __slots__ exceptions
                 pass
             return
+        if self.quiet_success():
+            history.success(self.name, perf, perf + duration)
+            return
         _guard(self._report_end, duration, exc, notes, started)
 
     def _report_end(
@@ -269,14 +274,30 @@ class Watch:
         from . import delivery, render, report
 
         settings = config.resolve(self.settings)
-        if not _wanted(settings.notify, status):
+        final = status in ("success", "failure", "interrupted")
+        recovered = None
+        if final:
+            current = delivery.get()
+            wanted = _wanted(settings.notify, status)
+            if settings.notify == "change":
+                wanted, recovered = history.decide(
+                    self.name, status, lambda: current.statuses(self.name)
+                )
+            run = (self.name, report.host_name(), status, started, duration, exit_code)
+            current.record(run, now=status != "success")  # failures: committed right now
+        else:
+            wanted = settings.notify != "never"
+        if not wanted:
             return
         built = report.build(
             self.name, status, started=started, duration=duration, ended=ended, exc=exc,
-            exit_code=exit_code, notes=notes, owners=settings.owners,
+            exit_code=exit_code, notes=notes, owners=settings.owners, recovered_after=recovered,
         )
         message = self._format(built) or render.render(built, settings)
-        delivery.submit(message, settings, label=self.name, interrupted=status == "interrupted")
+        delivery.submit(
+            message, settings, label=self.name, summary=render.summary(built, settings),
+            interrupted=status == "interrupted",
+        )
 
     def _format(self, built: Report) -> Message | None:
         if self.formatter is None:
@@ -308,12 +329,11 @@ class Watch:
 
 
 def _wanted(notify: str, status: str) -> bool:
-    """Whether the notify policy sends a message for this status."""
+    """Whether the notify policy sends a message for a run that ended with ``status``
+    (``change`` is decided from the history, in ``_emit``)."""
     if notify == "never":
         return False
-    if status in ("failure", "interrupted", "started", "overrun"):
-        return True
-    return notify == "always"  # "change" tracks history with the outbox; until then: failures
+    return status != "success" or notify == "always"
 
 
 def _guard(func: Callable[..., object], *args: object) -> None:
@@ -474,6 +494,7 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
         return watched
 
     quiet, finish, clock = engine.quiet_success, engine._finish, _perf  # closure, not lookups
+    succeeded, name = history.success, engine.name
 
     @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -483,7 +504,9 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
         except BaseException as exc:
             finish(perf, exc)
             raise
-        if not quiet():
+        if quiet():
+            succeeded(name, perf, clock())
+        else:
             finish(perf, None)
         return result
 

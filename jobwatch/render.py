@@ -15,13 +15,14 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .config import Settings, split_owners
 from .messages import At, Markdown, Message
 from .report import Report
 from .scrub import scrub
 
-__all__ = ["BODY_BUDGET", "body_size", "render"]
+__all__ = ["BODY_BUDGET", "body_size", "render", "summary"]
 
 # DingTalk's limit is 20,000 bytes; the sender adds msgUuid (~50 bytes) and the keyword.
 BODY_BUDGET = 19_800
@@ -42,6 +43,7 @@ _LABELS = {
         "time": "时间", "start": "开始时间", "duration": "耗时", "elapsed": "已运行",
         "exit": "退出码", "error": "异常信息", "python": "Python", "traceback": "错误堆栈",
         "omitted": "…… 省略 {n} 行 ……", "more": "（另有 {n} 行）",
+        "recovered": "恢复", "recovered_after": "之前连续失败 {n} 次",
     },
     "en": {
         "title": "Job report",
@@ -51,6 +53,7 @@ _LABELS = {
         "time": "Time", "start": "Started", "duration": "Duration", "elapsed": "Running for",
         "exit": "Exit code", "error": "Error", "python": "Python", "traceback": "Traceback",
         "omitted": "… {n} lines omitted …", "more": "({n} more lines)",
+        "recovered": "recovered", "recovered_after": "recovered after {n} failed runs",
     },
 }
 _ICONS = {"success": "✅", "failure": "❌", "interrupted": "⚠️", "started": "▶️", "overrun": "⏰"}
@@ -125,7 +128,7 @@ def _frames(report: Report, secrets: Sequence[str | None], lang: str) -> list[st
 
 def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]:
     labels = _LABELS[lang]
-    status = labels[report.status]
+    status = _status_word(report, labels)
     fields = [
         (labels["outcome"], status),
         (labels["job"], report.name),
@@ -138,6 +141,9 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
     if report.duration is not None:
         key = "duration" if report.ended is not None else "elapsed"
         fields.append((labels[key], duration_text(report.duration, lang)))
+    if report.recovered_after is not None:
+        fields.append((labels["recovered"], labels["recovered_after"].format(
+            n=report.recovered_after)))
     if report.exit_code is not None:
         fields.append((labels["exit"], str(report.exit_code)))
     if report.exc_type:
@@ -147,13 +153,17 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
         (_clean(k, 60, secrets), _clean(v, _NOTE_CAP, secrets))
         for k, v in report.notes[:_MAX_NOTES]
     ]
-    icon = _ICONS.get(report.status, "")
+    icon = "🔁" if report.recovered_after is not None else _ICONS.get(report.status, "")
     lines = [f"### {icon} {_escape(scrub(report.name, secrets))} {status}"]
     lines += [  # the classic alert's style: the whole "label: value" in bold
         f"**{_escape(scrub(label, secrets))}: {_escape(scrub(value, secrets))}**"
         for label, value in fields
     ]
     return lines
+
+
+def _status_word(report: Report, labels: dict[str, str]) -> str:
+    return labels["recovered"] if report.recovered_after is not None else labels[report.status]
 
 
 def _mentions(report: Report, settings: Settings) -> At | None:
@@ -179,7 +189,7 @@ def render(report: Report, settings: Settings) -> Markdown:
     lang = settings.lang if settings.lang in _LABELS else "zh"
     labels = _LABELS[lang]
     secrets = (settings.secret, _token(settings.webhook))
-    title = scrub(f"{labels['title']}: {report.name} {labels[report.status]}", secrets)
+    title = scrub(f"{labels['title']}: {report.name} {_status_word(report, labels)}", secrets)
     title = _cap(title, 120)
     heading, *lines = _head(report, lang, secrets)
     head = heading + "\n\n" + "  \n".join(lines)
@@ -220,6 +230,26 @@ def _fit_head(message: Markdown, budget: int) -> Markdown:
         text = text[: max(0, len(text) - max(excess // 3, 1) - 1)] + "…"
         message = Markdown(message.title, text, at=message.at)
     return message
+
+
+def summary(report: Report, settings: Settings) -> dict[str, Any]:
+    """What a digest line needs of a report (markdown-ready, scrubbed), and who to mention."""
+    lang = settings.lang if settings.lang in _LABELS else "zh"
+    secrets = (settings.secret, _token(settings.webhook))
+    at = _mentions(report, settings)
+    facts: dict[str, Any] = {
+        "name": report.name,
+        "status": report.status,
+        "time": report.ended or time.time(),
+        "lang": lang,
+        "name_md": _escape(_clean(report.name, 80, secrets)),
+        "host_md": _escape(_clean(report.host, 60, secrets)),
+        "line_md": _escape(_exception_line(report, lang, secrets)) if report.exc_type else "",
+        "recovered": report.recovered_after is not None,
+    }
+    if at is not None:
+        facts.update(mobiles=list(at.mobiles), user_ids=list(at.user_ids), all=at.all)
+    return facts
 
 
 def _token(webhook: str | None) -> str | None:

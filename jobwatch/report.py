@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["STATUSES", "Report", "build", "classify", "safe_str"]
+__all__ = ["STATUSES", "Report", "build", "classify", "host_name", "safe_str"]
 
 # success, failure and interrupted end a run; started and overrun are sent while it runs.
 STATUSES = ("success", "failure", "interrupted", "started", "overrun")
@@ -41,6 +41,7 @@ class Report:
     exit_code: int | None = None
     notes: tuple[tuple[str, str], ...] = ()
     owners: tuple[str, ...] = ()
+    recovered_after: int | None = None  # notify="change": a success after this many failures
 
     @property
     def failed(self) -> bool:
@@ -109,7 +110,8 @@ def _traceback(exc: BaseException, tb: TracebackType | None) -> str:
         return f"{_type_name(exc)}: {safe_str(exc)}\n(jobwatch could not format the traceback)"
 
 
-def _host() -> str:
+def host_name() -> str:
+    """This host's name (cached)."""
     if not _HOST:
         try:
             _HOST.append(socket.gethostname() or platform.node() or "unknown")
@@ -129,6 +131,7 @@ def build(
     exit_code: int | None = None,
     notes: dict[str, object] | None = None,
     owners: tuple[str, ...] = (),
+    recovered_after: int | None = None,
 ) -> Report:
     """A Report for this process, with the exception's text and traceback if there is one."""
     exc_type = exc_message = text = None
@@ -144,7 +147,7 @@ def build(
         started=started,
         ended=ended,
         duration=duration,
-        host=_host(),
+        host=host_name(),
         platform=sys.platform,
         pid=os.getpid(),
         python=platform.python_version(),
@@ -154,4 +157,5 @@ def build(
         exit_code=exit_code,
         notes=tuple((safe_str(k), safe_str(v)) for k, v in (notes or {}).items()),
         owners=owners,
+        recovered_after=recovered_after,
     )

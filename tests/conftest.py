@@ -1,27 +1,34 @@
-"""Shared fixtures: a clean jobwatch configuration for every test, and a configured robot."""
+"""Shared fixtures: a clean jobwatch for every test (settings, outbox, history), and a robot."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import jobwatch
-from jobwatch import config, delivery
+from jobwatch import config, delivery, history
 from jobwatch.testing import FakeDingTalk
 
 
 @pytest.fixture(autouse=True)
-def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No JOBWATCH_* variable, configure() value or one-time notice leaks between tests."""
+def clean_jobwatch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No JOBWATCH_* variable, configure() value, notice, outbox or history leaks between
+    tests; each test's outbox is the default one under its own $XDG_STATE_HOME."""
     for name in list(os.environ):
         if name.startswith("JOBWATCH_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the default outbox path
     config._configured.clear()
     config._warned.clear()
     monkeypatch.setattr(delivery, "_noticed", False)
+    delivery.reset()
+    history._LAST.clear()
+    history._SUCCESSES.clear()
     yield
+    delivery.reset()
     config._configured.clear()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import threading
 import traceback
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 import jobwatch
-from jobwatch import ConfigError, Markdown, Report, Text, monitor, watch
+from jobwatch import ConfigError, Markdown, Report, Text, delivery, monitor, watch
 from jobwatch.testing import FakeDingTalk, Fault
 
 
@@ -29,6 +30,16 @@ def delivered(robot: FakeDingTalk) -> list[dict[str, Any]]:
 
 def markdown(robot: FakeDingTalk) -> list[tuple[str, str]]:
     return [(m["markdown"]["title"], m["markdown"]["text"]) for m in delivered(robot)]
+
+
+def capture(into: list[tuple[str, dict[str, str]]]) -> Any:
+    """A formatter that records each report's status and notes (digests merge messages)."""
+
+    def formatter(report: Report) -> Text:
+        into.append((report.status, dict(report.notes)))
+        return Text(f"{report.name} {report.status}")
+
+    return formatter
 
 
 # -- outcomes -------------------------------------------------------------------------------
@@ -205,6 +216,7 @@ def test_owners_are_mentioned_on_failure_only(robot: FakeDingTalk) -> None:
             raise JobError("boom")
 
     job(False)
+    assert jobwatch.flush(10)
     with pytest.raises(JobError):
         job(True)
     success, failure = delivered(robot)
@@ -347,6 +359,7 @@ def test_generator_run_lasts_until_exhausted(robot: FakeDingTalk) -> None:
     assert next(gen) == 0
     assert delivered(robot) == []
     assert list(gen) == [1, 2]
+    assert jobwatch.flush(10)
     with pytest.raises(JobError, match="at 1"):
         list(numbers(3, fail_at=1))
     assert [t for t, _ in markdown(robot)] == ["程序执行情况: gen 成功", "程序执行情况: gen 失败"]
@@ -464,9 +477,9 @@ def test_sixteen_threads_failing_at_once_each_keep_their_own(robot: FakeDingTalk
     for t in threads:
         t.join()
     assert {n: str(e) for n, e in caught.items()} == {n: f"thread {n}" for n in range(16)}
-    texts = [text for _, text in markdown(robot)]
-    numbers = (t.split("JobError: thread ")[1].split("**")[0] for t in texts)
-    assert sorted(int(n) for n in numbers) == list(range(16))
+    text = "\n".join(t for _, t in markdown(robot))  # one report each, merged into digests
+    found = {int(n) for n in re.findall(r"JobError: thread (\d+)", text)}
+    assert sorted(found) == list(range(16))
 
 
 # -- watch() ------------------------------------------------------------------------------------
@@ -500,19 +513,18 @@ def test_watch_default_name_is_the_script(
 
 def test_nested_and_reentered_watches(robot: FakeDingTalk) -> None:
     """Nested blocks report separately; one Watch re-entered keeps a run per level."""
-    outer = watch("outer", notify="always")
+    seen: list[tuple[str, dict[str, str]]] = []
+    outer = watch("outer", notify="always", formatter=capture(seen))
     with outer as first:
         first.note("level", 1)
         with outer as second:
             second.note("level", 2)
-        with pytest.raises(JobError), watch("inner"):
+        with pytest.raises(JobError), watch("inner", formatter=capture(seen)):
             raise JobError("inner failed")
-    texts = markdown(robot)
-    assert [t for t, _ in texts] == [
-        "程序执行情况: outer 成功", "程序执行情况: inner 失败", "程序执行情况: outer 成功"
+    assert seen == [
+        ("success", {"level": "2"}), ("failure", {}), ("success", {"level": "1"})
     ]
-    assert "**level: 2**" in texts[0][1]
-    assert "**level: 1**" in texts[2][1]
+    assert jobwatch.flush(10)
 
 
 def test_async_with_watch(robot: FakeDingTalk) -> None:
@@ -528,11 +540,14 @@ def test_async_with_watch(robot: FakeDingTalk) -> None:
     async def main() -> list[BaseException | None]:
         return await asyncio.gather(task(0), task(1), task(2), return_exceptions=True)
 
-    shared = watch("tasks", notify="always")
+    seen: list[tuple[str, dict[str, str]]] = []
+    shared = watch("tasks", notify="always", formatter=capture(seen))
     results = asyncio.run(main())
     assert [type(r).__name__ for r in results] == ["NoneType", "JobError", "NoneType"]
-    texts = sorted(text.split("**task: ")[1][0] + title[-2:] for title, text in markdown(robot))
-    assert texts == ["0成功", "1失败", "2成功"]
+    assert sorted((notes["task"], status) for status, notes in seen) == [
+        ("0", "success"), ("1", "failure"), ("2", "success")
+    ]
+    assert jobwatch.flush(10)
 
 
 def test_watch_exit_returns_none(robot: FakeDingTalk) -> None:
@@ -553,9 +568,10 @@ def test_notify_start_sends_a_started_message(robot: FakeDingTalk) -> None:
         return 7
 
     assert job() == 7
-    assert [t for t, _ in markdown(robot)] == [
-        "程序执行情况: job 开始运行", "程序执行情况: job 成功"
-    ]
+    ((title, text),) = markdown(robot)  # both reports, merged into one digest
+    assert title == "程序执行情况: 2 条报告（0 条失败）"
+    assert "▶️ **job** 开始运行" in text
+    assert "✅ **job** 成功" in text
 
 
 def test_overrun_warning_fires_once_while_the_job_runs(robot: FakeDingTalk) -> None:
@@ -730,7 +746,8 @@ def test_rejected_report_is_logged_and_the_job_unaffected(
             logging.ERROR,
             "jobwatch: DingTalk refused the report of 'job': DingTalk rejected the message:"
             " errcode 310000: sign not match (a security setting refused it: check the signing"
-            " secret (SEC...), the robot's keyword, or its IP allow-list; errmsg says which)",
+            " secret (SEC...), the robot's keyword, or its IP allow-list; errmsg says which);"
+            " the report is kept as dead in the outbox",
         )
     ]
 
@@ -805,7 +822,8 @@ def test_generator_resumed_on_another_thread_keeps_its_watch(robot: FakeDingTalk
 
 def test_shared_sync_watch_in_interleaved_tasks(robot: FakeDingTalk) -> None:
     """A sync with-block shared by tasks that interleave keeps each task's run apart."""
-    shared = watch("shared", notify="always")
+    seen: list[tuple[str, dict[str, str]]] = []
+    shared = watch("shared", notify="always", formatter=capture(seen))
 
     async def task(n: int, go: asyncio.Event, other: asyncio.Event) -> None:
         with shared as run:
@@ -823,8 +841,10 @@ def test_shared_sync_watch_in_interleaved_tasks(robot: FakeDingTalk) -> None:
 
     results = asyncio.run(main())
     assert [type(r).__name__ for r in results] == ["JobError", "NoneType"]
-    by_task = {text.split("**task: ")[1][0]: title for title, text in markdown(robot)}
-    assert by_task == {"1": "程序执行情况: shared 失败", "2": "程序执行情况: shared 成功"}
+    assert sorted((notes["task"], status) for status, notes in seen) == [
+        ("1", "failure"), ("2", "success")
+    ]
+    assert jobwatch.flush(10)
 
 
 def test_generator_closed_inside_watch_is_a_success(robot: FakeDingTalk) -> None:
@@ -909,19 +929,22 @@ def test_oversize_formatter_message_falls_back(
     assert any("over DingTalk's limit" in r.getMessage() for r in caplog.records)
 
 
-def test_throttled_robot_is_left_alone(robot: FakeDingTalk) -> None:
-    """After a throttled answer no further report is posted during the penalty."""
-    robot.fail_next(Fault(errcode=130101, errmsg="send too fast"))
+def test_throttled_robot_is_left_alone() -> None:
+    """After a throttled answer nothing more is posted during the penalty; reports are kept."""
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        robot.fail_next(Fault(errcode=130101, errmsg="send too fast"))
 
-    @monitor("job")
-    def job() -> None:
-        raise JobError
+        @monitor("job")
+        def job() -> None:
+            raise JobError
 
-    for _ in range(3):
-        with pytest.raises(JobError):
-            job()
-    assert jobwatch.flush(10) is False
-    assert len(robot.requests) == 1
+        for _ in range(3):
+            with pytest.raises(JobError):
+                job()
+            jobwatch.flush(0.5)
+        assert len(robot.requests) == 1
+        assert delivery.get().outbox.counts() == {"pending": 3}
 
 
 def test_flush_is_true_when_everything_arrived(robot: FakeDingTalk) -> None:

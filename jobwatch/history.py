@@ -1,0 +1,100 @@
+"""Run history: every watched run is recorded; ``notify="change"`` decides from it.
+
+A successful run is only appended to an in-memory buffer on the job's thread (no SQLite, no
+system call); the delivery worker, or the process at exit, writes the buffer to the outbox in
+one small transaction. A failed run is committed before the watched block returns. The last
+state of each job is read from the outbox once per job name and process, then kept here.
+
+Imported on the decoration path, so it imports nothing costly at module level.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["Run", "buffered", "decide", "history", "success"]
+
+LIMIT = 10_000  # successes kept in memory before the worker writes them; more are not recorded
+_SUCCESSES: list[tuple[str, float, float]] = []  # (name, perf start, perf end)
+_LAST: dict[str, tuple[str, int]] = {}  # name -> (last final status, failures in a row)
+_perf = time.perf_counter
+
+
+def success(name: str, perf: float, end: float) -> None:
+    """Buffer one successful run (the hot path: an append)."""
+    if len(_SUCCESSES) < LIMIT:
+        _SUCCESSES.append((name, perf, end))
+
+
+def buffered(host: str) -> list[tuple[Any, ...]]:
+    """Take the buffered successes as outbox run rows (name, host, status, started, ...)."""
+    count = len(_SUCCESSES)
+    taken = _SUCCESSES[:count]
+    del _SUCCESSES[:count]
+    wall, now = time.time(), _perf()
+    return [(name, host, "success", wall - (now - start), end - start, None)
+            for name, start, end in taken]
+
+
+def decide(name: str, status: str, load: Callable[[], list[str]]) -> tuple[bool, int | None]:
+    """For notify="change": whether this run's outcome is worth a message, and after how many
+    failures it recovered. ``load`` gives the job's recorded statuses, newest first."""
+    before = _LAST.get(name)
+    if before is None:
+        statuses = load()
+        failures = 0
+        for recorded in statuses:
+            if recorded == "success":
+                break
+            failures += 1
+        before = (statuses[0] if statuses else "none", failures)
+    failures = before[1]
+    if status == "success":
+        _LAST[name] = ("success", 0)
+        return failures > 0, failures or None
+    _LAST[name] = (status, failures + 1)
+    return failures == 0, None
+
+
+class Run:
+    """One recorded run of a job."""
+
+    __slots__ = ("duration", "exit_code", "host", "name", "started", "status")
+
+    def __init__(self, name: str, host: str, status: str, started: float,
+                 duration: float | None, exit_code: int | None) -> None:
+        self.name, self.host, self.status = name, host, status
+        self.started, self.duration, self.exit_code = started, duration, exit_code
+
+    def __repr__(self) -> str:
+        return (f"Run(name={self.name!r}, status={self.status!r}, host={self.host!r},"
+                f" started={self.started!r}, duration={self.duration!r},"
+                f" exit_code={self.exit_code!r})")
+
+
+def history(name: str | None = None, limit: int = 50) -> list[Run]:
+    """The latest recorded runs on this host, newest first: of job ``name`` or of all."""
+    from . import delivery
+
+    current = delivery.get()
+    current.close_runs()
+    return [Run(*row) for row in current.outbox.runs(name, limit)]
+
+
+def _write_at_exit() -> None:
+    if _SUCCESSES:
+        try:
+            from . import delivery
+
+            delivery.get().close_runs()
+        except Exception:  # noqa: BLE001, S110 - history is best effort at exit
+            pass
+
+
+atexit.register(_write_at_exit)

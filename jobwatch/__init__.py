@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .messages import ActionCard, At, Button, FeedCard, FeedLink, Link, Markdown, Message, Text
     from .monitor import Run, Watch, monitor, watch
     from .report import Report
+    from .runs import RunRecord, history
     from .senders.dingtalk import DingTalkSender, SendResult
 
     __version__: str
@@ -45,6 +46,7 @@ __all__ = [
     "MessageTooLarge",
     "Report",
     "Run",
+    "RunRecord",
     "SendError",
     "SendResult",
     "Text",
@@ -53,6 +55,7 @@ __all__ = [
     "__version__",
     "configure",
     "flush",
+    "history",
     "monitor",
     "watch",
 ]
@@ -65,6 +68,7 @@ _HOME: dict[str, str] = {
     **dict.fromkeys(("DingTalkSender", "SendResult"), "jobwatch.senders.dingtalk"),
     **dict.fromkeys(("Run", "Watch", "monitor", "watch"), "jobwatch.monitor"),
     "Report": "jobwatch.report",
+    **dict.fromkeys(("RunRecord", "history"), "jobwatch.runs"),
     "configure": "jobwatch.config",
     "flush": "jobwatch.delivery",
 }

@@ -62,6 +62,7 @@ class Delivery:
         self._runs: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=10_000)
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._in_flight: list[int] = []
         self.last_error = ""
 
     # -- the job's side ----------------------------------------------------------------
@@ -186,7 +187,11 @@ class Delivery:
             return
         batch, rows = self.outbox.claim(robot, now, 1000, STALE)
         if rows:
-            self._send_batch(robot, batch, rows)
+            self._in_flight = [r.id for r in rows]
+            try:
+                self._send_batch(robot, batch, rows)
+            finally:
+                self._in_flight = []
 
     def _send_batch(self, robot: str, batch: str, rows: list[Row]) -> None:
         from .digest import digests
@@ -291,14 +296,21 @@ class Delivery:
             self._runs.append(run)
 
     def _write_runs(self) -> None:
-        from .history import buffered
         from .report import host_name
+        from .runs import buffered
 
         runs = buffered(host_name())
         while self._runs:
             runs.append(self._runs.popleft())
         if runs:
             self.outbox.record_runs(runs, _KEEP_RUNS)
+
+    def release(self) -> None:
+        """Give back what the worker is still sending (the process is exiting): the next
+        process or `jobwatch flush` sends it, with the same msgUuid for a single report."""
+        in_flight = self._in_flight
+        if in_flight:
+            self.outbox.unclaim(in_flight, time.time())
 
     def close_runs(self) -> None:
         """Write the buffered runs now (at exit, or before reading the history)."""
@@ -411,6 +423,7 @@ def _at_exit() -> None:
         if delivery.pending:
             timeout = resolve().flush_timeout
             if not delivery.wait(timeout) and delivery.pending:
+                delivery.release()
                 reason = f" (last error: {delivery.last_error})" if delivery.last_error else ""
                 log.warning(
                     "jobwatch: %d report(s) not delivered within the %g s flush timeout at"

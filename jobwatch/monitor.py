@@ -16,7 +16,7 @@ import sys
 import time
 from _thread import allocate_lock, get_ident
 
-from . import config, history
+from . import config, runs
 from .errors import ConfigError
 
 # Nothing below is imported at run time: typing, collections.abc, functools, threading and
@@ -253,7 +253,7 @@ class Watch:
                 pass
             return
         if self.quiet_success():
-            history.success(self.name, perf, perf + duration)
+            runs.success(self.name, perf, perf + duration)
             return
         _guard(self._report_end, duration, exc, notes, started)
 
@@ -280,7 +280,7 @@ class Watch:
             current = delivery.get()
             wanted = _wanted(settings.notify, status)
             if settings.notify == "change":
-                wanted, recovered = history.decide(
+                wanted, recovered = runs.decide(
                     self.name, status, lambda: current.statuses(self.name)
                 )
             run = (self.name, report.host_name(), status, started, duration, exit_code)
@@ -494,7 +494,7 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
         return watched
 
     quiet, finish, clock = engine.quiet_success, engine._finish, _perf  # closure, not lookups
-    succeeded, name = history.success, engine.name
+    succeeded, name = runs.success, engine.name
 
     @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:

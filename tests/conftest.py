@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import jobwatch
-from jobwatch import config, delivery, history
+from jobwatch import config, delivery, runs
 from jobwatch.testing import FakeDingTalk
 
 
@@ -25,8 +25,8 @@ def clean_jobwatch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     config._warned.clear()
     monkeypatch.setattr(delivery, "_noticed", False)
     delivery.reset()
-    history._LAST.clear()
-    history._SUCCESSES.clear()
+    runs._LAST.clear()
+    runs._SUCCESSES.clear()
     yield
     delivery.reset()
     config._configured.clear()

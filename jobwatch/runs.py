@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["Run", "buffered", "decide", "history", "success"]
+__all__ = ["RunRecord", "buffered", "decide", "history", "success"]
 
 LIMIT = 10_000  # successes kept in memory before the worker writes them; more are not recorded
 _SUCCESSES: list[tuple[str, float, float]] = []  # (name, perf start, perf end)
@@ -62,7 +62,7 @@ def decide(name: str, status: str, load: Callable[[], list[str]]) -> tuple[bool,
     return failures == 0, None
 
 
-class Run:
+class RunRecord:
     """One recorded run of a job."""
 
     __slots__ = ("duration", "exit_code", "host", "name", "started", "status")
@@ -73,18 +73,18 @@ class Run:
         self.started, self.duration, self.exit_code = started, duration, exit_code
 
     def __repr__(self) -> str:
-        return (f"Run(name={self.name!r}, status={self.status!r}, host={self.host!r},"
+        return (f"RunRecord(name={self.name!r}, status={self.status!r}, host={self.host!r},"
                 f" started={self.started!r}, duration={self.duration!r},"
                 f" exit_code={self.exit_code!r})")
 
 
-def history(name: str | None = None, limit: int = 50) -> list[Run]:
+def history(name: str | None = None, limit: int = 50) -> list[RunRecord]:
     """The latest recorded runs on this host, newest first: of job ``name`` or of all."""
     from . import delivery
 
     current = delivery.get()
     current.close_runs()
-    return [Run(*row) for row in current.outbox.runs(name, limit)]
+    return [RunRecord(*row) for row in current.outbox.runs(name, limit)]
 
 
 def _write_at_exit() -> None:

@@ -29,6 +29,7 @@ from .config import Settings, resolve
 from .errors import DingTalkError, MessageTooLarge, SendError, Throttled
 from .messages import Message, from_payload
 from .outbox import Outbox, Row, default_path, robot_id
+from .schema import KEEP_RUNS
 from .scrub import scrub
 from .senders.dingtalk import DingTalkSender, preload
 
@@ -38,7 +39,6 @@ log = logging.getLogger("jobwatch")
 
 BUDGET, WINDOW = 18, 60.0  # DingTalk allows 20 a minute per robot: keep a margin
 STALE = 90.0  # a claim older than this was left by a process that died while sending
-_KEEP_RUNS = 1000
 _Route = tuple[str, "str | None", "str | None"]  # webhook, secret, keyword
 
 
@@ -291,7 +291,7 @@ class Delivery:
     def record(self, run: tuple[Any, ...], *, now: bool) -> None:
         """Record a run: at once (a failure, on the job's thread) or buffered (a success)."""
         if now:
-            self.outbox.record_runs([run], _KEEP_RUNS)
+            self.outbox.record_runs([run])
         else:
             self._runs.append(run)
 
@@ -303,7 +303,7 @@ class Delivery:
         while self._runs:
             runs.append(self._runs.popleft())
         if runs:
-            self.outbox.record_runs(runs, _KEEP_RUNS)
+            self.outbox.record_runs(runs)
 
     def release(self) -> None:
         """Give back what the worker is still sending (the process is exiting): the next
@@ -319,7 +319,7 @@ class Delivery:
     def statuses(self, name: str) -> list[str]:
         """The recorded statuses of job ``name``, newest first (for notify="change")."""
         self._write_runs()
-        return [row[2] for row in self.outbox.runs(name, _KEEP_RUNS)]
+        return [row[2] for row in self.outbox.runs(name, KEEP_RUNS)]
 
 
 _lock = threading.Lock()

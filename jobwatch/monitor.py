@@ -493,8 +493,13 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
 
         return watched
 
-    quiet, finish, clock = engine.quiet_success, engine._finish, _perf  # closure, not lookups
-    succeeded, name = runs.success, engine.name
+    # Everything the success path needs, bound in the closure: it runs on every call, and each
+    # attribute lookup or Python-level call would show in benchmarks/success_path.py.
+    finish, clock, name = engine._finish, _perf, engine.name
+    fixed = None if engine._explicit_notify is None else engine._explicit_notify not in _LOUD
+    configured, quiet_by_raw, slow = config._configured, _QUIET, engine.quiet_success
+    env, key = (_ENV_DATA, _NOTIFY_KEY) if _ENV_DATA is not None else ({}, None)
+    buffer, limit = runs._SUCCESSES, runs.LIMIT
 
     @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -504,10 +509,15 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
         except BaseException as exc:
             finish(perf, exc)
             raise
-        if quiet():
-            succeeded(name, perf, clock())
-        else:
+        quiet = fixed
+        if quiet is None:
+            quiet = quiet_by_raw.get(env.get(key)) if "notify" not in configured else None
+            if quiet is None:
+                quiet = slow()
+        if not quiet:
             finish(perf, None)
+        elif len(buffer) < limit:
+            buffer.append((name, perf, clock()))  # the run history, written off this thread
         return result
 
     return fast

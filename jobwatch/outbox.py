@@ -23,52 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .schema import KEEP_RUNS, SCHEMA, SCHEMA_VERSION, TRIM_RUNS, default_path
+
 __all__ = ["SCHEMA_VERSION", "Outbox", "Row", "default_path", "robot_id"]
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    robot TEXT NOT NULL,
-    msg_uuid TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    not_before REAL NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    batch TEXT,
-    claimed_at REAL,
-    errcode INTEGER,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_due ON messages (robot, state, not_before);
-CREATE TABLE IF NOT EXISTS sends (robot TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS sends_robot ON sends (robot, at);
-CREATE TABLE IF NOT EXISTS robots (robot TEXT PRIMARY KEY, paused_until REAL NOT NULL,
-                                   reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    host TEXT NOT NULL,
-    status TEXT NOT NULL,
-    started REAL NOT NULL,
-    duration REAL,
-    exit_code INTEGER
-);
-CREATE INDEX IF NOT EXISTS runs_name ON runs (name, id);
-"""
-# Migrations from version N to N+1, applied in order; version 0 is a new file.
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA}
-
-
-def default_path() -> str:
-    """``$XDG_STATE_HOME/jobwatch/outbox.sqlite3``, else ``~/.local/state/jobwatch/...``."""
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return os.path.join(state, "jobwatch", "outbox.sqlite3")
+_MIGRATIONS = {0: SCHEMA}  # from version N to N+1, applied in order; 0: a new file
 
 
 def robot_id(token: str) -> str:
@@ -99,11 +58,28 @@ class Outbox:
             self.path, timeout=5.0, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
-        with self._lock:
-            if not self.memory:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        """WAL and the schema. Switching to WAL ignores the busy timeout, so while another
+        process creates the same file this retries briefly instead of failing."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                with self._lock:
+                    if not self.memory:
+                        self._db.execute("PRAGMA journal_mode=WAL")
+                        self._db.execute("PRAGMA synchronous=NORMAL")
+                    self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         with self._lock:
@@ -330,7 +306,7 @@ class Outbox:
     # -- run history -------------------------------------------------------------------
 
     def record_runs(self, runs: list[tuple[str, str, str, float, float | None, int | None]],
-                    keep: int) -> None:
+                    keep: int = KEEP_RUNS) -> None:
         """Append runs (name, host, status, started, duration, exit code); keep the last
         ``keep`` per job name."""
         if not runs:
@@ -342,11 +318,7 @@ class Outbox:
                 runs,
             )
             for name in {r[0] for r in runs}:
-                db.execute(
-                    "DELETE FROM runs WHERE name = ? AND id <= (SELECT id FROM runs WHERE name = ?"
-                    " ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                    (name, name, keep),
-                )
+                db.execute(TRIM_RUNS, (name, name, keep))
 
     def runs(self, name: str | None, limit: int) -> list[tuple[Any, ...]]:
         """The latest runs, newest first, of one job or of all."""

@@ -114,7 +114,8 @@ def host_name() -> str:
     """This host's name (cached)."""
     if not _HOST:
         try:
-            _HOST.append(socket.gethostname() or platform.node() or "unknown")
+            name = os.uname().nodename if hasattr(os, "uname") else socket.gethostname()
+            _HOST.append(name or platform.node() or "unknown")
         except OSError:
             _HOST.append("unknown")
     return _HOST[0]

@@ -88,13 +88,60 @@ def history(name: str | None = None, limit: int = 50) -> list[RunRecord]:
 
 
 def _write_at_exit() -> None:
-    if _SUCCESSES:
-        try:
+    """Write the buffered successes. A process that only succeeded never loaded delivery, and
+    need not: one INSERT through sqlite3 into an existing outbox costs a few milliseconds,
+    loading delivery (messages, senders, logging, ...) tens of them."""
+    if not _SUCCESSES:
+        return
+    try:
+        import sys
+
+        if "jobwatch.delivery" in sys.modules or not _write_lean():
             from . import delivery
 
             delivery.get().close_runs()
-        except Exception:  # noqa: BLE001, S110 - history is best effort at exit
-            pass
+    except Exception:  # noqa: BLE001, S110 - history is best effort at exit
+        pass
+
+
+def _write_lean() -> bool:
+    """Append the buffered runs to an existing outbox file of the current schema; False when
+    there is none (then the full outbox code creates or migrates it)."""
+    import os
+
+    from .config import resolve
+
+    path = resolve().outbox
+    if path is not None and path.strip().lower() in ("off", "memory", ":memory:"):
+        _SUCCESSES.clear()  # an in-memory outbox dies with the process
+        return True
+    from .schema import KEEP_RUNS, SCHEMA_VERSION, TRIM_RUNS, default_path
+
+    path = path or default_path()
+    if not os.path.isfile(path):
+        return False
+    import sqlite3
+
+
+    db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            return False
+        host = os.uname().nodename if hasattr(os, "uname") else "unknown"
+        rows = buffered(host)
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at the next checkpoint, no fsync
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            "INSERT INTO runs (name, host, status, started, duration, exit_code)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        for name in {r[0] for r in rows}:
+            db.execute(TRIM_RUNS, (name, name, KEEP_RUNS))
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return True
 
 
 atexit.register(_write_at_exit)

@@ -28,7 +28,7 @@ from typing import Any
 from .config import Settings, resolve
 from .errors import DingTalkError, MessageTooLarge, SendError, Throttled
 from .messages import Message, from_payload
-from .outbox import Outbox, Row, default_path, robot_id
+from .outbox import Outbox, Row, batch_id, default_path, robot_id
 from .schema import KEEP_RUNS
 from .scrub import scrub
 from .senders.dingtalk import DingTalkSender, preload
@@ -96,7 +96,9 @@ class Delivery:
             self._changed.notify_all()
         try:
             with self._changed:
-                while self._mine:
+                # Also wait out a batch in flight: it may hold other processes' reports, which
+                # would otherwise stay claimed by a process that is gone.
+                while self._mine or self._in_flight:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
                         return False
@@ -185,15 +187,18 @@ class Delivery:
         if wait > 0:
             self._later(now + wait)
             return
-        batch, rows = self.outbox.claim(robot, now, 1000, STALE)
+        _batch, rows = self.outbox.claim(robot, now, 1000, STALE)
         if rows:
-            self._in_flight = [r.id for r in rows]
+            with self._changed:
+                self._in_flight = [r.id for r in rows]
             try:
-                self._send_batch(robot, batch, rows)
+                self._send_batch(robot, rows)
             finally:
-                self._in_flight = []
+                with self._changed:
+                    self._in_flight = []
+                    self._changed.notify_all()
 
-    def _send_batch(self, robot: str, batch: str, rows: list[Row]) -> None:
+    def _send_batch(self, robot: str, rows: list[Row]) -> None:
         from .digest import digests
 
         sender = self._sender(robot)
@@ -203,9 +208,11 @@ class Delivery:
         else:
             details = [r.payload.get("markdown", {}).get("text") for r in rows]
             made = digests([r.summary for r in rows], details, keyword=sender.keyword)
+            # Each digest's msgUuid comes from its own members: a digest re-sent after a crash
+            # keeps it, and two different digests never share one.
             chunks = [
-                (ids, message, batch if len(made) == 1 else f"{batch[:28]}{k:04x}")
-                for k, (ids, message) in enumerate(made)
+                (ids, message, batch_id([rows[i].msg_uuid for i in ids]))
+                for ids, message in made
             ]
         for k, (ids, message, msg_uuid) in enumerate(chunks):
             if k and self.outbox.take_slot(robot, time.time(), BUDGET, WINDOW) > 0:

@@ -8,6 +8,7 @@ ever dropped.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -57,7 +58,7 @@ def _mentions(summaries: list[dict[str, Any]]) -> At | None:
 
 
 def _digest(
-    summaries: list[dict[str, Any]], details: list[str | None], lang: str, keyword: str | None
+    summaries: list[dict[str, Any]], details: list[str | None], lang: str, budget: int
 ) -> Markdown:
     failed = sum(1 for s in summaries if s.get("status") in ("failure", "interrupted"))
     lines = [summary_line(s) for s in summaries]
@@ -68,13 +69,24 @@ def _digest(
         None,
     )
     message = Markdown(_title(len(summaries), failed, lang), text, at=_mentions(summaries))
-    if detail:
-        budget = _budget(keyword)
-        room = budget - body_size(message) - 16
-        if room > 200:
-            cut = detail.encode("utf-8")[: room // 2].decode("utf-8", "ignore")  # JSON escapes
-            if len(cut) < len(detail):
-                cut = cut.rsplit("\n", 1)[0] + "\n\n…"
+    if detail and budget - body_size(message) > 300:
+        # The longest prefix of the detail that fits, measured as sent (JSON escapes included).
+        low, high = 0, len(detail)
+        while low < high:
+            mid = (low + high + 1) // 2
+            trial = Markdown(message.title, f"{text}\n\n---\n\n{detail[:mid]}…", at=message.at)
+            if body_size(trial) <= budget:
+                low = mid
+            else:
+                high = mid - 1
+        if low == len(detail) or low > 100:  # whole, or a useful part
+            cut = detail
+            if low < len(detail):  # at a line end if that fits, else where the room ends
+                cut = detail[:low].rsplit("\n", 1)[0] + "\n\n…"
+                if "\n" not in detail[:low] or body_size(
+                    Markdown(message.title, f"{text}\n\n---\n\n{cut}", at=message.at)
+                ) > budget:
+                    cut = detail[:low] + "…"
             message = Markdown(message.title, f"{text}\n\n---\n\n{cut}", at=message.at)
     return message
 
@@ -83,23 +95,42 @@ def _budget(keyword: str | None) -> int:
     return BODY_BUDGET - 2 * (3 * len(keyword or "") + 3)
 
 
+def _line_bytes(line: str) -> int:
+    """What a line adds to the request body: its JSON-escaped UTF-8 and the newline."""
+    return len(json.dumps(line, ensure_ascii=False).encode("utf-8")) - 2 + 2
+
+
+def _mention_bytes(summary: dict[str, Any]) -> int:
+    """An upper bound of what a report's mentions add (in ``at`` and as ``@name`` text)."""
+    ids = [*summary.get("mobiles", ()), *summary.get("user_ids", ())]
+    return sum(2 * len(i) + 8 for i in ids) + (20 if summary.get("all") else 0)
+
+
 def digests(
     summaries: list[dict[str, Any]], details: list[str | None], *, keyword: str | None = None
 ) -> list[tuple[list[int], Markdown]]:
-    """Digests covering every summary, each within the size limit: (indexes, message) pairs."""
+    """Digests covering every summary, each within the size limit: (indexes, message) pairs.
+
+    Lines are packed by their measured sizes (linear), and each digest is checked as sent;
+    one that still came out too large gives back its last line.
+    """
     lang = summaries[0].get("lang", "zh") if summaries else "zh"
     lang = lang if lang in _WORDS else "zh"
     budget = _budget(keyword)
+    sizes = [_line_bytes(summary_line(s)) + _mention_bytes(s) for s in summaries]
+    overhead = 400  # title, heading, JSON keys, the at object
     result: list[tuple[list[int], Markdown]] = []
     start = 0
     while start < len(summaries):
-        end = start + 1
-        while end < len(summaries):
-            trial = _digest(summaries[start : end + 1], [None] * (end + 1 - start), lang, keyword)
-            if body_size(trial) > budget:
-                break
+        end, used = start, overhead
+        while end < len(summaries) and (end == start or used + sizes[end] <= budget):
+            used += sizes[end]
             end += 1
-        chunk = list(range(start, end))
-        result.append((chunk, _digest(summaries[start:end], details[start:end], lang, keyword)))
+        while True:
+            message = _digest(summaries[start:end], details[start:end], lang, budget)
+            if body_size(message) <= budget or end - start == 1:
+                break
+            end -= 1
+        result.append((list(range(start, end)), message))
         start = end
     return result

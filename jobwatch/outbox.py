@@ -25,7 +25,7 @@ from typing import Any
 
 from .schema import KEEP_RUNS, SCHEMA, SCHEMA_VERSION, TRIM_RUNS, default_path
 
-__all__ = ["SCHEMA_VERSION", "Outbox", "Row", "default_path", "robot_id"]
+__all__ = ["SCHEMA_VERSION", "Outbox", "Row", "batch_id", "default_path", "robot_id"]
 
 _MIGRATIONS = {0: SCHEMA}  # from version N to N+1, applied in order; 0: a new file
 
@@ -179,7 +179,7 @@ class Outbox:
                     " ORDER BY id LIMIT ?",
                     (robot, now, limit),
                 ).fetchall()
-                batch = found[0][1] if len(found) == 1 else _batch_id([r[1] for r in found])
+                batch = found[0][1] if len(found) == 1 else batch_id([r[1] for r in found])
                 db.executemany(
                     "UPDATE messages SET state = 'sending', batch = ?, claimed_at = ?,"
                     " updated = ? WHERE id = ?",
@@ -330,7 +330,7 @@ class Outbox:
             return self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
 
 
-def _batch_id(uuids: list[str]) -> str:
+def batch_id(uuids: list[str]) -> str:
     """The msgUuid of a digest: derived from its members, so a re-sent batch keeps it."""
     return hashlib.sha256(",".join(uuids).encode()).hexdigest()[:32]
 

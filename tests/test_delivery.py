@@ -90,6 +90,8 @@ def test_a_burst_becomes_a_few_digests_and_nothing_is_lost() -> None:
     assert set(numbers.values()) == {1}
     assert len(robot.messages) <= 12
     assert all(r.errcode == 0 for r in robot.requests)
+    uuids = [m["msgUuid"] for m in robot.messages]  # each digest its own idempotency key
+    assert len(set(uuids)) == len(uuids)
 
 
 def test_a_stream_is_coalesced_and_delivered_within_seconds() -> None:

@@ -407,7 +407,8 @@ def test_pause_is_respected_by_every_outbox(open_box: Opener) -> None:
 
 
 def test_threads_with_own_outboxes_add_concurrently(tmp_path: Path) -> None:
-    """8 threads, each with its own Outbox on one file, add 50 messages each without error."""
+    """8 threads, each opening its own Outbox on one new file, add 50 messages each without
+    error ("database is locked" included)."""
     path = str(tmp_path / "outbox.sqlite3")
     start = threading.Barrier(8)
     errors: list[BaseException] = []
@@ -436,6 +437,26 @@ def test_threads_with_own_outboxes_add_concurrently(tmp_path: Path) -> None:
         assert len(set(box.pending_ids([R]))) == 400
     finally:
         box.close()
+
+
+def test_open_waits_for_a_concurrent_creator(tmp_path: Path) -> None:
+    """Opening a new file while another process holds its write lock (as one that is creating
+    it does) waits for the lock instead of failing at once with "database is locked"."""
+    path = tmp_path / "outbox.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # the other process, halfway through creating the file
+    release = threading.Timer(0.2, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        box = Outbox(str(path))
+        try:
+            add(box, 0)
+            assert box.counts() == {"pending": 1}
+        finally:
+            box.close()
+    finally:
+        release.join()
+        other.close()
 
 
 # -- run history -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -30,8 +31,10 @@ SCRIPTS = {
 HEAVY = ("requests", "tenacity", "sqlite3", "asyncio", "dataclasses", "logging", "typing")
 
 
-# Users' interpreters cache bytecode; without it every run would time the compiler too.
+# Users' interpreters cache bytecode; without it every run would time the compiler too. The
+# watched script records its run in the outbox at exit: keep that in a scratch directory.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+ENV["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="jobwatch-bench-")
 
 
 def run(code: str) -> float:

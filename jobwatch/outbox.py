@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .schema import KEEP_RUNS, SCHEMA, SCHEMA_VERSION, TRIM_RUNS, default_path
+from .schema import KEEP_RUNS, SCHEMA, SCHEMA_VERSION, append_runs, default_path
 
 __all__ = ["SCHEMA_VERSION", "Outbox", "Row", "batch_id", "default_path", "robot_id"]
 
@@ -312,13 +312,7 @@ class Outbox:
         if not runs:
             return
         with self._write() as db:
-            db.executemany(
-                "INSERT INTO runs (name, host, status, started, duration, exit_code)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                runs,
-            )
-            for name in {r[0] for r in runs}:
-                db.execute(TRIM_RUNS, (name, name, keep))
+            append_runs(db, runs, keep)
 
     def runs(self, name: str | None, limit: int) -> list[tuple[Any, ...]]:
         """The latest runs, newest first, of one job or of all."""

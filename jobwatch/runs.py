@@ -115,7 +115,7 @@ def _write_lean() -> bool:
     if path is not None and path.strip().lower() in ("off", "memory", ":memory:"):
         _SUCCESSES.clear()  # an in-memory outbox dies with the process
         return True
-    from .schema import KEEP_RUNS, SCHEMA_VERSION, TRIM_RUNS, default_path
+    from .schema import SCHEMA_VERSION, append_runs, default_path
 
     path = path or default_path()
     if not os.path.isfile(path):
@@ -131,13 +131,7 @@ def _write_lean() -> bool:
         rows = buffered(host)
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at the next checkpoint, no fsync
         db.execute("BEGIN IMMEDIATE")
-        db.executemany(
-            "INSERT INTO runs (name, host, status, started, duration, exit_code)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        for name in {r[0] for r in rows}:
-            db.execute(TRIM_RUNS, (name, name, KEEP_RUNS))
+        append_runs(db, rows)
         db.execute("COMMIT")
     finally:
         db.close()

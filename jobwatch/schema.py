@@ -4,9 +4,15 @@ Its own module so that a process that only succeeded can append its runs to the 
 exit with nothing but sqlite3 (see runs.py), without loading the delivery machinery.
 """
 
+from __future__ import annotations
+
 import os
 
-__all__ = ["KEEP_RUNS", "SCHEMA", "SCHEMA_VERSION", "TRIM_RUNS", "default_path"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["KEEP_RUNS", "SCHEMA", "SCHEMA_VERSION", "TRIM_RUNS", "append_runs", "default_path"]
 
 KEEP_RUNS = 1000  # runs kept per job name
 
@@ -44,6 +50,18 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_name ON runs (name, id);
 """
+
+def append_runs(db: Any, runs: list[tuple[Any, ...]], keep: int = KEEP_RUNS) -> None:
+    """Insert runs (name, host, status, started, duration, exit code) inside the caller's
+    transaction, and keep only the newest ``keep`` of each job."""
+    db.executemany(
+        "INSERT INTO runs (name, host, status, started, duration, exit_code)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        runs,
+    )
+    for name in {r[0] for r in runs}:
+        db.execute(TRIM_RUNS, (name, name, keep))
+
 
 # Keep only the newest ``keep`` runs of one job: parameters (name, name, keep).
 TRIM_RUNS = (

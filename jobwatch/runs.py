@@ -11,6 +11,7 @@ Imported on the decoration path, so it imports nothing costly at module level.
 from __future__ import annotations
 
 import atexit
+import os
 import time
 
 TYPE_CHECKING = False
@@ -107,7 +108,6 @@ def _write_at_exit() -> None:
 def _write_lean() -> bool:
     """Append the buffered runs to an existing outbox file of the current schema; False when
     there is none (then the full outbox code creates or migrates it)."""
-    import os
 
     from .config import resolve
 
@@ -138,4 +138,11 @@ def _write_lean() -> bool:
     return True
 
 
+def _forget_in_child() -> None:
+    """A forked child records its own runs; the parent's buffer is the parent's to write."""
+    _SUCCESSES.clear()
+
+
 atexit.register(_write_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)

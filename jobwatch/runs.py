@@ -108,7 +108,6 @@ def _write_at_exit() -> None:
 def _write_lean() -> bool:
     """Append the buffered runs to an existing outbox file of the current schema; False when
     there is none (then the full outbox code creates or migrates it)."""
-
     from .config import resolve
 
     path = resolve().outbox

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import configure
-    from .delivery import flush
+    from .delivery import flush, history
     from .errors import (
         ConfigError,
         DingTalkError,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .messages import ActionCard, At, Button, FeedCard, FeedLink, Link, Markdown, Message, Text
     from .monitor import Run, Watch, monitor, watch
     from .report import Report
-    from .runs import RunRecord, history
+    from .runs import RunRecord
     from .senders.dingtalk import DingTalkSender, SendResult
 
     __version__: str
@@ -68,7 +68,8 @@ _HOME: dict[str, str] = {
     **dict.fromkeys(("DingTalkSender", "SendResult"), "jobwatch.senders.dingtalk"),
     **dict.fromkeys(("Run", "Watch", "monitor", "watch"), "jobwatch.monitor"),
     "Report": "jobwatch.report",
-    **dict.fromkeys(("RunRecord", "history"), "jobwatch.runs"),
+    "RunRecord": "jobwatch.runs",
+    "history": "jobwatch.delivery",
     "configure": "jobwatch.config",
     "flush": "jobwatch.delivery",
 }

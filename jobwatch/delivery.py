@@ -19,13 +19,16 @@ import collections
 import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
 import uuid
 from typing import Any
 
+from . import report, runs
 from .config import Settings, resolve
+from .digest import digests
 from .errors import DingTalkError, MessageTooLarge, SendError, Throttled
 from .messages import Message, from_payload
 from .outbox import Outbox, Row, batch_id, default_path, robot_id
@@ -33,7 +36,7 @@ from .schema import KEEP_RUNS
 from .scrub import scrub
 from .senders.dingtalk import DingTalkSender, preload
 
-__all__ = ["BUDGET", "WINDOW", "Delivery", "flush", "get", "reset", "submit"]
+__all__ = ["BUDGET", "WINDOW", "Delivery", "flush", "get", "history", "reset", "submit"]
 
 log = logging.getLogger("jobwatch")
 
@@ -81,12 +84,30 @@ class Delivery:
         """Commit ``message`` for the robot of ``settings``; the worker sends it."""
         robot = self.know(settings)
         assert robot is not None  # noqa: S101 - submit() checked the webhook
-        row = self.outbox.add(robot, uuid.uuid4().hex, message.payload(), summary)
+        msg_uuid, payload = uuid.uuid4().hex, message.payload()
+        try:
+            row = self.outbox.add(robot, msg_uuid, payload, summary)
+        except (sqlite3.Error, OSError) as exc:  # locked for long, disk full, file gone
+            self._to_memory(exc)
+            row = self.outbox.add(robot, msg_uuid, payload, summary)
         with self._changed:
             self._mine[row] = label
             self._changed.notify_all()
         self._start()
         return row
+
+    def _to_memory(self, exc: BaseException) -> None:
+        """Keep reports in memory from now on (one warning); the file's rows stay there for
+        the next process that can use it."""
+        with self._changed:
+            if self.outbox.memory:
+                raise exc
+            log.warning(
+                "jobwatch: outbox %s became unusable (%s: %s); keeping reports in memory",
+                self.outbox.path, type(exc).__name__, exc,
+            )
+            self._mine.clear()  # rows of the file: the file keeps them
+            self.outbox = Outbox(None)
 
     def wait(self, timeout: float | None) -> bool:
         """Wait for this process's reports: True when all since the last wait were delivered."""
@@ -183,7 +204,7 @@ class Delivery:
         if now - oldest < hold:
             self._later(oldest + hold)
             return
-        wait = self.outbox.take_slot(robot, now, BUDGET, WINDOW)
+        wait, slot = self.outbox.take_slot(robot, now, BUDGET, WINDOW)
         if wait > 0:
             self._later(now + wait)
             return
@@ -192,15 +213,13 @@ class Delivery:
             with self._changed:
                 self._in_flight = [r.id for r in rows]
             try:
-                self._send_batch(robot, rows)
+                self._send_batch(robot, rows, slot)
             finally:
                 with self._changed:
                     self._in_flight = []
                     self._changed.notify_all()
 
-    def _send_batch(self, robot: str, rows: list[Row]) -> None:
-        from .digest import digests
-
+    def _send_batch(self, robot: str, rows: list[Row], slot: int) -> None:
         sender = self._sender(robot)
         chunks: list[tuple[list[int], Message, str]]
         if len(rows) == 1:
@@ -215,24 +234,29 @@ class Delivery:
                 for ids, message in made
             ]
         for k, (ids, message, msg_uuid) in enumerate(chunks):
-            if k and self.outbox.take_slot(robot, time.time(), BUDGET, WINDOW) > 0:
-                rest = [rows[i].id for more, _m, _u in chunks[k:] for i in more]
-                self.outbox.unclaim(rest, time.time())
-                return
-            if not self._send(robot, sender, message, msg_uuid, [rows[i] for i in ids]):
+            if k:
+                wait, slot = self.outbox.take_slot(robot, time.time(), BUDGET, WINDOW)
+                if wait > 0:
+                    rest = [rows[i].id for more, _m, _u in chunks[k:] for i in more]
+                    self.outbox.unclaim(rest, time.time())
+                    return
+            if not self._send(robot, sender, message, msg_uuid, [rows[i] for i in ids], slot):
                 rest = [rows[i].id for more, _m, _u in chunks[k + 1 :] for i in more]
                 self.outbox.unclaim(rest, time.time())
                 return
 
     def _send(
         self, robot: str, sender: DingTalkSender, message: Message, msg_uuid: str,
-        rows: list[Row],
+        rows: list[Row], slot: int,
     ) -> bool:
         """Send one message for ``rows``; settle them; False if the robot should rest."""
         ids = [r.id for r in rows]
         label = rows[0].summary.get("name", "?") if len(rows) == 1 else f"{len(rows)} reports"
         try:
-            sender.send(message, msg_uuid=msg_uuid)
+            try:
+                sender.send(message, msg_uuid=msg_uuid)
+            finally:  # retries may have reached DingTalk late: count the send when it ended
+                self.outbox.touch_slot(slot, time.time())
         except Throttled as exc:
             now = time.time()
             self.outbox.pause(robot, now + exc.retry_after, f"errcode {exc.errcode}")
@@ -303,21 +327,16 @@ class Delivery:
             self._runs.append(run)
 
     def _write_runs(self) -> None:
-        from .report import host_name
-        from .runs import buffered
-
-        runs = buffered(host_name())
+        rows = runs.buffered(report.host_name())
         while self._runs:
-            runs.append(self._runs.popleft())
-        if runs:
-            self.outbox.record_runs(runs)
+            rows.append(self._runs.popleft())
+        if rows:
+            self.outbox.record_runs(rows)
 
-    def release(self) -> None:
-        """Give back what the worker is still sending (the process is exiting): the next
-        process or `jobwatch flush` sends it, with the same msgUuid for a single report."""
-        in_flight = self._in_flight
-        if in_flight:
-            self.outbox.unclaim(in_flight, time.time())
+    @property
+    def sending(self) -> bool:
+        """Whether a unit is being sent (it may hold other processes' reports)."""
+        return bool(self._in_flight)
 
     def close_runs(self) -> None:
         """Write the buffered runs now (at exit, or before reading the history)."""
@@ -396,6 +415,13 @@ def flush(timeout: float | None = None) -> bool:
     return delivery.wait(timeout)
 
 
+def history(name: str | None = None, limit: int = 50) -> list[runs.RunRecord]:
+    """The latest recorded runs on this host, newest first: of job ``name`` or of all."""
+    current = get()
+    current.close_runs()
+    return [runs.RunRecord(*row) for row in current.outbox.runs(name, limit)]
+
+
 def _print_dry_run(message: Message, settings: Settings) -> None:
     global _noticed
     lines = []
@@ -427,15 +453,18 @@ def _at_exit() -> None:
         return
     try:
         delivery.close_runs()
-        if delivery.pending:
+        if delivery.pending or delivery.sending:
             timeout = resolve().flush_timeout
             if not delivery.wait(timeout) and delivery.pending:
-                delivery.release()
                 reason = f" (last error: {delivery.last_error})" if delivery.last_error else ""
+                where = (
+                    "they are lost with this process (the outbox is in memory)"
+                    if delivery.outbox.memory
+                    else "they stay in the outbox for the next run or `jobwatch flush`"
+                )
                 log.warning(
                     "jobwatch: %d report(s) not delivered within the %g s flush timeout at"
-                    " exit%s; they stay in the outbox for the next run or `jobwatch flush`",
-                    delivery.pending, timeout, reason,
+                    " exit%s; %s", delivery.pending, timeout, reason, where,
                 )
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, quietly
         log.warning("jobwatch: interrupted at exit; undelivered reports stay in the outbox")
@@ -452,11 +481,31 @@ def reset() -> None:
         current.stop()
 
 
+def _before_fork() -> None:
+    """Hold the outbox's lock across fork(), so no SQLite call is half done in the child."""
+    current = _delivery
+    if current is not None:
+        current.outbox._lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    current = _delivery
+    if current is not None:
+        current.outbox._lock.release()
+
+
 def _after_fork_in_child() -> None:
+    """The child starts afresh: its own outbox connection, worker and reports."""
     global _delivery, _lock
-    _delivery, _lock = None, threading.Lock()
+    current, _delivery, _lock = _delivery, None, threading.Lock()
+    if current is not None:
+        current.outbox._lock.release()
 
 
 atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

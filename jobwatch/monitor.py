@@ -276,28 +276,26 @@ class Watch:
         settings = config.resolve(self.settings)
         final = status in ("success", "failure", "interrupted")
         recovered = None
-        if final:
-            current = delivery.get()
-            wanted = _wanted(settings.notify, status)
-            if settings.notify == "change":
-                wanted, recovered = runs.decide(
-                    self.name, status, lambda: current.statuses(self.name)
-                )
+        wanted = _wanted(settings.notify, status) if final else settings.notify != "never"
+        if final and settings.notify == "change":
+            wanted, recovered = runs.decide(self.name, status, lambda: _statuses(self.name))
+        if wanted:
+            built = report.build(
+                self.name, status, started=started, duration=duration, ended=ended, exc=exc,
+                exit_code=exit_code, notes=notes, owners=settings.owners,
+                recovered_after=recovered,
+            )
+            message = self._format(built) or render.render(built, settings)
+            delivery.submit(
+                message, settings, label=self.name, summary=render.summary(built, settings),
+                interrupted=status == "interrupted",
+            )
+        if final:  # the history after the report: a report matters more than a history row
             run = (self.name, report.host_name(), status, started, duration, exit_code)
-            current.record(run, now=status != "success")  # failures: committed right now
-        else:
-            wanted = settings.notify != "never"
-        if not wanted:
-            return
-        built = report.build(
-            self.name, status, started=started, duration=duration, ended=ended, exc=exc,
-            exit_code=exit_code, notes=notes, owners=settings.owners, recovered_after=recovered,
-        )
-        message = self._format(built) or render.render(built, settings)
-        delivery.submit(
-            message, settings, label=self.name, summary=render.summary(built, settings),
-            interrupted=status == "interrupted",
-        )
+            try:
+                delivery.get().record(run, now=status != "success")
+            except Exception as error:  # noqa: BLE001 - best effort: never lose the job's outcome
+                _log().debug("jobwatch: run of %r not recorded: %s", self.name, error)
 
     def _format(self, built: Report) -> Message | None:
         if self.formatter is None:
@@ -326,6 +324,16 @@ class Watch:
             )
             return None
         return message
+
+
+def _statuses(name: str) -> list[str]:
+    """The recorded statuses of job ``name``, newest first (none when unreadable)."""
+    from . import delivery
+
+    try:
+        return delivery.get().statuses(name)
+    except Exception:  # noqa: BLE001 - an unreadable history: decide as for a first run
+        return []
 
 
 def _wanted(notify: str, status: str) -> bool:

@@ -55,7 +55,7 @@ class Outbox:
         if not self.memory:
             _create_private(self.path)
         self._db = sqlite3.connect(
-            self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=2.0, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.RLock()
         try:
@@ -67,7 +67,7 @@ class Outbox:
     def _setup(self) -> None:
         """WAL and the schema. Switching to WAL ignores the busy timeout, so while another
         process creates the same file this retries briefly instead of failing."""
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + 2.0
         while True:
             try:
                 with self._lock:
@@ -134,16 +134,26 @@ class Outbox:
 
     def due_robots(self, now: float, stale: float) -> list[str]:
         """Robots with a message to send now: pending and due, or claimed by a process that
-        died while sending it (a claim older than ``stale`` seconds)."""
+        died while sending it (a dead pid, or a claim older than ``stale`` seconds)."""
         with self._lock:
             rows = self._db.execute(
                 f"SELECT DISTINCT robot FROM messages WHERE {self._DUE}",  # noqa: S608
                 (now, now - stale),
             ).fetchall()
-        return [r[0] for r in rows]
+        return sorted({r[0] for r in rows} | {robot for robot, _ in self._orphans()})
+
+    def _orphans(self) -> list[tuple[str, str]]:
+        """(robot, batch) of claims whose process is gone (one host: pids are comparable)."""
+        with self._lock:
+            claims = self._db.execute(
+                "SELECT DISTINCT robot, batch, claimed_by FROM messages WHERE state = 'sending'"
+            ).fetchall()
+        return [(robot, batch) for robot, batch, pid in claims if not _alive(pid)]
 
     def oldest_due(self, robot: str, now: float, stale: float) -> float | None:
         """When the oldest message of ``robot`` due now was created (None: none due)."""
+        if any(r == robot for r, _ in self._orphans()):
+            return 0.0
         with self._lock:
             row = self._db.execute(
                 f"SELECT MIN(created) FROM messages WHERE robot = ? AND {self._DUE}",  # noqa: S608
@@ -152,25 +162,31 @@ class Outbox:
         return None if row is None or row[0] is None else float(row[0])
 
     def claim(self, robot: str, now: float, limit: int, stale: float) -> tuple[str, list[Row]]:
-        """Take messages to send in one batch: a stale batch first (a process died while
-        sending it: same rows, same batch id, so the same msgUuid), else up to ``limit`` due
-        pending ones, oldest first."""
+        """Take messages to send as one unit. A unit that may already have reached DingTalk
+        (claimed by a process that died, or answered with a transient error) is taken again
+        exactly as it was: same rows, same batch, so the same msgUuid. Else up to ``limit`` due
+        pending messages, oldest first, become a new unit."""
+        orphans = {batch for r, batch in self._orphans() if r == robot}
         with self._write() as db:
             old = db.execute(
                 "SELECT batch FROM messages WHERE robot = ? AND state = 'sending'"
                 " AND claimed_at < ? LIMIT 1",
                 (robot, now - stale),
             ).fetchone()
-            if old is not None:
-                batch = old[0]
-                db.execute(
-                    "UPDATE messages SET claimed_at = ? WHERE batch = ? AND state = 'sending'",
-                    (now, batch),
-                )
+            batch = old[0] if old is not None else next(iter(orphans), None)
+            state = "sending"
+            if batch is None:
+                retry = db.execute(
+                    "SELECT batch FROM messages WHERE robot = ? AND state = 'pending'"
+                    " AND batch IS NOT NULL AND not_before <= ? ORDER BY id LIMIT 1",
+                    (robot, now),
+                ).fetchone()
+                batch, state = (retry[0], "pending") if retry is not None else (None, "")
+            if batch is not None:
                 found = db.execute(
                     "SELECT id, msg_uuid, payload, summary, attempts FROM messages"
-                    " WHERE batch = ? AND state = 'sending' ORDER BY id",
-                    (batch,),
+                    " WHERE batch = ? AND state = ? ORDER BY id",
+                    (batch, state),
                 ).fetchall()
             else:
                 found = db.execute(
@@ -180,13 +196,13 @@ class Outbox:
                     (robot, now, limit),
                 ).fetchall()
                 batch = found[0][1] if len(found) == 1 else batch_id([r[1] for r in found])
-                db.executemany(
-                    "UPDATE messages SET state = 'sending', batch = ?, claimed_at = ?,"
-                    " updated = ? WHERE id = ?",
-                    [(batch, now, now, r[0]) for r in found],
-                )
+            db.executemany(
+                "UPDATE messages SET state = 'sending', batch = ?, claimed_at = ?,"
+                " claimed_by = ?, updated = ? WHERE id = ?",
+                [(batch, now, os.getpid(), now, r[0]) for r in found],
+            )
         rows = [Row(r[0], r[1], json.loads(r[2]), json.loads(r[3]), r[4]) for r in found]
-        return batch, rows
+        return batch or "", rows
 
     def due_now(self, robots: list[str]) -> None:
         """Make the pending messages of ``robots`` due at once (an explicit flush)."""
@@ -201,7 +217,7 @@ class Outbox:
         with self._write() as db:
             db.executemany(
                 "UPDATE messages SET state = 'pending', batch = NULL, claimed_at = NULL,"
-                " updated = ? WHERE id = ? AND state = 'sending'",
+                " claimed_by = NULL, updated = ? WHERE id = ? AND state = 'sending'",
                 [(now, i) for i in ids],
             )
 
@@ -219,11 +235,13 @@ class Outbox:
         not_before: float,
     ) -> None:
         with self._write() as db:
+            # A unit answered with a transient error keeps its batch: it may have reached
+            # DingTalk, so it is re-sent as the same unit with the same msgUuid.
             db.executemany(
                 "UPDATE messages SET state = ?, updated = ?, errcode = ?, error = ?,"
                 " attempts = attempts + 1, not_before = ?, claimed_at = NULL,"
-                " batch = CASE WHEN ? = 'pending' THEN NULL ELSE batch END WHERE id = ?",
-                [(state, now, errcode, error, not_before, state, i) for i in ids],
+                " claimed_by = NULL WHERE id = ?",
+                [(state, now, errcode, error, not_before, i) for i in ids],
             )
 
     def pending_ids(self, robots: list[str]) -> list[int]:
@@ -268,22 +286,28 @@ class Outbox:
 
     # -- the rate budget and penalties ---------------------------------------------------
 
-    def take_slot(self, robot: str, now: float, budget: int, window: float) -> float:
-        """Take one send from the robot's budget: 0.0 if taken, else seconds until a slot."""
+    def take_slot(self, robot: str, now: float, budget: int, window: float) -> tuple[float, int]:
+        """Take one send from the robot's budget: (0.0, slot) if taken, else (seconds until a
+        slot, 0). ``touch_slot`` moves the slot to when the send really ended."""
         with self._write() as db:
             db.execute("DELETE FROM sends WHERE at <= ?", (now - window,))
             paused = db.execute(
                 "SELECT paused_until FROM robots WHERE robot = ?", (robot,)
             ).fetchone()
             if paused is not None and float(paused[0]) > now:
-                return float(paused[0]) - now
+                return float(paused[0]) - now, 0
             times = [r[0] for r in db.execute(
                 "SELECT at FROM sends WHERE robot = ? ORDER BY at", (robot,)
             ).fetchall()]
             if len(times) >= budget:
-                return max(float(times[len(times) - budget]) + window - now, 0.01)
-            db.execute("INSERT INTO sends (robot, at) VALUES (?, ?)", (robot, now))
-            return 0.0
+                return max(float(times[len(times) - budget]) + window - now, 0.01), 0
+            cursor = db.execute("INSERT INTO sends (robot, at) VALUES (?, ?)", (robot, now))
+            return 0.0, int(cursor.lastrowid or 0)
+
+    def touch_slot(self, slot: int, at: float) -> None:
+        """Count a send at the time it ended (its retries may have reached DingTalk late)."""
+        with self._write() as db:
+            db.execute("UPDATE sends SET at = MAX(at, ?) WHERE rowid = ?", (at, slot))
 
     def used(self, robot: str, now: float, window: float) -> int:
         """Sends to ``robot`` in the last ``window`` seconds, by any process."""
@@ -327,6 +351,19 @@ class Outbox:
 def batch_id(uuids: list[str]) -> str:
     """The msgUuid of a digest: derived from its members, so a re-sent batch keeps it."""
     return hashlib.sha256(",".join(uuids).encode()).hexdigest()[:32]
+
+
+def _alive(pid: object) -> bool:
+    """Whether process ``pid`` exists (None: no claimer recorded, treat as alive)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _create_private(path: str) -> None:

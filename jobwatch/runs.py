@@ -13,31 +13,41 @@ from __future__ import annotations
 import atexit
 import os
 import time
+from _thread import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["RunRecord", "buffered", "decide", "history", "success"]
+__all__ = ["RunRecord", "buffered", "decide", "success"]
 
 LIMIT = 10_000  # successes kept in memory before the worker writes them; more are not recorded
 _SUCCESSES: list[tuple[str, float, float]] = []  # (name, perf start, perf end)
 _LAST: dict[str, tuple[str, int]] = {}  # name -> (last final status, failures in a row)
 _perf = time.perf_counter
+_DRAIN = allocate_lock()
 
 
 def success(name: str, perf: float, end: float) -> None:
     """Buffer one successful run (the hot path: an append)."""
-    if len(_SUCCESSES) < LIMIT:
-        _SUCCESSES.append((name, perf, end))
+    if len(_SUCCESSES) >= LIMIT:
+        overflow()
+    _SUCCESSES.append((name, perf, end))
+
+
+def overflow() -> None:
+    """The buffer is full (no worker has written it): drop its older half, keep the newest."""
+    with _DRAIN:
+        del _SUCCESSES[: LIMIT // 2]
 
 
 def buffered(host: str) -> list[tuple[Any, ...]]:
     """Take the buffered successes as outbox run rows (name, host, status, started, ...)."""
-    count = len(_SUCCESSES)
-    taken = _SUCCESSES[:count]
-    del _SUCCESSES[:count]
+    with _DRAIN:  # appends need no lock (list.append is atomic); two takers would
+        count = len(_SUCCESSES)
+        taken = _SUCCESSES[:count]
+        del _SUCCESSES[:count]
     wall, now = time.time(), _perf()
     return [(name, host, "success", wall - (now - start), end - start, None)
             for name, start, end in taken]
@@ -79,15 +89,6 @@ class RunRecord:
                 f" exit_code={self.exit_code!r})")
 
 
-def history(name: str | None = None, limit: int = 50) -> list[RunRecord]:
-    """The latest recorded runs on this host, newest first: of job ``name`` or of all."""
-    from . import delivery
-
-    current = delivery.get()
-    current.close_runs()
-    return [RunRecord(*row) for row in current.outbox.runs(name, limit)]
-
-
 def _write_at_exit() -> None:
     """Write the buffered successes. A process that only succeeded never loaded delivery, and
     need not: one INSERT through sqlite3 into an existing outbox costs a few milliseconds,
@@ -97,10 +98,18 @@ def _write_at_exit() -> None:
     try:
         import sys
 
-        if "jobwatch.delivery" in sys.modules or not _write_lean():
-            from . import delivery
+        if "jobwatch.delivery" in sys.modules:
+            return  # its own exit handler writes them, with its outbox
+        if not _write_lean():
+            from .config import resolve
+            from .outbox import Outbox
+            from .schema import default_path
 
-            delivery.get().close_runs()
+            store = Outbox(resolve().outbox or default_path())
+            try:
+                store.record_runs(buffered(os.uname().nodename if hasattr(os, "uname") else "?"))
+            finally:
+                store.close()
     except Exception:  # noqa: BLE001, S110 - history is best effort at exit
         pass
 
@@ -122,7 +131,7 @@ def _write_lean() -> bool:
     import sqlite3
 
 
-    db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    db = sqlite3.connect(path, timeout=1.0, isolation_level=None)  # within the exit budget
     try:
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             return False

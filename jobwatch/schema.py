@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS messages (
     attempts INTEGER NOT NULL DEFAULT 0,
     batch TEXT,
     claimed_at REAL,
+    claimed_by INTEGER,
     errcode INTEGER,
     error TEXT
 );

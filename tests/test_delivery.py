@@ -5,6 +5,7 @@ Real SQLite files (each test has its own $XDG_STATE_HOME), real processes, FakeD
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -70,7 +71,7 @@ def test_report_is_committed_before_the_block_returns(monkeypatch: pytest.Monkey
         jobwatch.configure(webhook=robot.webhook)
         robot.fail_next(Fault(delay=1.0))  # keep the worker busy: the row must be there anyway
         fail_many(1)
-        with sqlite3.connect(outbox_file()) as db:
+        with contextlib.closing(sqlite3.connect(outbox_file())) as db:
             rows = db.execute("SELECT state, summary FROM messages").fetchall()
         assert len(rows) == 1
         assert json.loads(rows[0][1])["name"] == "loop-job"
@@ -122,7 +123,7 @@ def test_throttled_robot_is_paused_for_every_process_and_nothing_lost() -> None:
         assert store.counts() == {"pending": 1}
         other = outbox.Outbox(str(outbox_file()))  # another process sees the pause
         try:
-            wait = other.take_slot(robot_of(robot), time.time(), 18, 60)
+            wait, _slot = other.take_slot(robot_of(robot), time.time(), 18, 60)
         finally:
             other.close()
         assert 590 < wait <= 600
@@ -330,3 +331,23 @@ def test_forked_child_reports_on_its_own() -> None:
         lines = names_and_lines(robot)
     assert len(robot.messages) == 2
     assert lines == ["程序执行情况: loop-job 失败", "程序执行情况: loop-job 失败"]
+
+
+def test_outbox_locked_for_long_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
+    """An outbox another process keeps locked: the report goes to memory and is still sent."""
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        fail_many(1)
+        assert jobwatch.flush(10)
+        with contextlib.closing(sqlite3.connect(outbox_file(), isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")  # held longer than the busy timeout
+            try:
+                fail_many(1)
+            finally:
+                other.execute("ROLLBACK")
+        assert jobwatch.flush(10)
+        assert len(robot.messages) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = f"jobwatch: outbox {outbox_file()} became unusable"
+    assert [w.split(" (")[0] for w in warnings] == [expected]
+    assert delivery.get().outbox.memory

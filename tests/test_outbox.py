@@ -155,8 +155,16 @@ def test_file_holds_no_token_or_secret(open_box: Opener, tmp_path: Path) -> None
         webhook=f"https://oapi.dingtalk.com/robot/send?access_token={token}", secret=secret
     )
     report = Report(
-        name="nightly-etl", status="failure", started=T, ended=T + 5, duration=5.0,
-        host="web-1", platform="linux", pid=7, python="3.12.1", exc_type="RuntimeError",
+        name="nightly-etl",
+        status="failure",
+        started=T,
+        ended=T + 5,
+        duration=5.0,
+        host="web-1",
+        platform="linux",
+        pid=7,
+        python="3.12.1",
+        exc_type="RuntimeError",
         exc_message=f"POST ...?access_token={token} failed; secret={secret}",
         owners=("13800000000",),
     )
@@ -203,7 +211,10 @@ def test_claim_takes_oldest_first_up_to_limit(box: Outbox) -> None:
         Row(ids[1], UUIDS[1], payload(1), facts(1), 0),
     ]
     assert box.states([*ids, other]) == {
-        ids[0]: "sending", ids[1]: "sending", ids[2]: "pending", other: "pending"
+        ids[0]: "sending",
+        ids[1]: "sending",
+        ids[2]: "pending",
+        other: "pending",
     }
     assert box.counts() == {"sending": 2, "pending": 2}
 
@@ -332,7 +343,8 @@ def test_stale_single_row_keeps_msg_uuid(box: Outbox) -> None:
     a = add(box, 5)
     box.claim(R, T, 10, STALE)
     assert box.claim(R, T + STALE + 1, 10, STALE) == (
-        UUIDS[5], [Row(a, UUIDS[5], payload(5), facts(5), 0)]
+        UUIDS[5],
+        [Row(a, UUIDS[5], payload(5), facts(5), 0)],
     )
 
 
@@ -371,14 +383,14 @@ def test_take_slot_budget_is_shared(open_box: Opener) -> None:
     """take_slot gives `budget` slots per window across Outboxes, then the wait for the
     oldest slot to leave the window."""
     one, two = open_box(), open_box()
-    assert one.take_slot(R, T, 3, 60) == 0.0
-    assert two.take_slot(R, T + 10, 3, 60) == 0.0
-    assert one.take_slot(R, T + 20, 3, 60) == 0.0
-    assert two.take_slot(R, T + 30, 3, 60) == 30.0
-    assert one.take_slot(R, T + 59.5, 3, 60) == 0.5
-    assert two.take_slot(R2, T + 30, 3, 60) == 0.0  # another robot has its own budget
-    assert one.take_slot(R, T + 60, 3, 60) == 0.0  # the first slot has left the window
-    assert two.take_slot(R, T + 60, 3, 60) == 10.0  # now the second one is the oldest
+    assert one.take_slot(R, T, 3, 60)[0] == 0.0
+    assert two.take_slot(R, T + 10, 3, 60)[0] == 0.0
+    assert one.take_slot(R, T + 20, 3, 60)[0] == 0.0
+    assert two.take_slot(R, T + 30, 3, 60)[0] == 30.0
+    assert one.take_slot(R, T + 59.5, 3, 60)[0] == 0.5
+    assert two.take_slot(R2, T + 30, 3, 60)[0] == 0.0  # another robot has its own budget
+    assert one.take_slot(R, T + 60, 3, 60)[0] == 0.0  # the first slot has left the window
+    assert two.take_slot(R, T + 60, 3, 60)[0] == 10.0  # now the second one is the oldest
 
 
 def test_used_counts_sends_in_the_window(open_box: Opener) -> None:
@@ -398,11 +410,11 @@ def test_pause_is_respected_by_every_outbox(open_box: Opener) -> None:
     """pause(robot, until) makes take_slot answer until - now everywhere, taking no slot."""
     one, two = open_box(), open_box()
     one.pause(R, T + 600, "errcode 130101")
-    assert one.take_slot(R, T, 3, 60) == 600.0
-    assert two.take_slot(R, T + 100, 3, 60) == 500.0
-    assert two.take_slot(R2, T + 100, 3, 60) == 0.0  # other robots are not paused
+    assert one.take_slot(R, T, 3, 60)[0] == 600.0
+    assert two.take_slot(R, T + 100, 3, 60)[0] == 500.0
+    assert two.take_slot(R2, T + 100, 3, 60)[0] == 0.0  # other robots are not paused
     assert one.used(R, T + 100, 60) == 0
-    assert two.take_slot(R, T + 600, 3, 60) == 0.0
+    assert two.take_slot(R, T + 600, 3, 60)[0] == 0.0
     assert one.used(R, T + 600, 60) == 1
 
 
@@ -524,3 +536,39 @@ def test_pending_ids_lists_pending_and_sending(box: Outbox) -> None:
     assert sorted(box.pending_ids([R, R2])) == [ids[2], ids[3], ids[4], other]
     assert box.pending_ids([]) == []
     assert box.pending_ids([robot_id("unknown")]) == []
+
+
+def test_touch_slot_counts_the_send_when_it_ended(open_box: Opener) -> None:
+    """A send whose retries ended late holds its slot from then, not from when it began."""
+    one = open_box()
+    wait, slot = one.take_slot(R, T, 1, 60)
+    assert (wait, slot > 0) == (0.0, True)
+    one.touch_slot(slot, T + 25)
+    assert one.take_slot(R, T + 61, 1, 60)[0] == 24.0
+    assert one.take_slot(R, T + 85, 1, 60)[0] == 0.0
+
+
+def test_transient_unit_is_claimed_again_as_the_same_unit(open_box: Opener) -> None:
+    """A unit answered with a transient error comes back with the same rows and batch id,
+    even when newer messages are pending (so it keeps its msgUuid)."""
+    one = open_box()
+    first = [
+        one.add(R, f"u{i}", {"msgtype": "text", "text": {"content": "x"}}, {}) for i in range(2)
+    ]
+    batch, rows = one.claim(R, T, 10, 90)
+    one.retry_later([r.id for r in rows], T, T + 15, "HTTP 500")
+    one.add(R, "u-new", {"msgtype": "text", "text": {"content": "y"}}, {})
+    again, rows_again = one.claim(R, T + 16, 10, 90)
+    assert (again, [r.id for r in rows_again]) == (batch, first)
+
+
+def test_claim_of_a_dead_process_is_taken_over_at_once(open_box: Opener) -> None:
+    """Rows claimed by a process that no longer exists are due at once, as the same unit."""
+    one = open_box()
+    one.add(R, "u1", {"msgtype": "text", "text": {"content": "x"}}, {})
+    batch, rows = one.claim(R, T, 10, 90)
+    with one._lock:
+        one._db.execute("UPDATE messages SET claimed_by = 2147483646")  # no such process
+    assert one.due_robots(T + 1, 90) == [R]
+    again, rows_again = one.claim(R, T + 1, 10, 90)
+    assert (again, [r.id for r in rows_again]) == (batch, [r.id for r in rows])

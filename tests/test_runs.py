@@ -1,0 +1,52 @@
+"""Run history in memory: the success buffer and the notify="change" decisions."""
+
+from __future__ import annotations
+
+from jobwatch import runs
+
+
+def test_buffer_keeps_the_newest_when_full() -> None:
+    """A full success buffer drops its older half, so the newest runs are recorded."""
+    for n in range(runs.LIMIT + 10):
+        runs.success(f"job{n}", float(n), float(n) + 0.5)
+    rows = runs.buffered("host-1")
+    assert len(rows) == runs.LIMIT // 2 + 10
+    assert rows[-1][0] == f"job{runs.LIMIT + 9}"
+    assert rows[0][0] == f"job{runs.LIMIT // 2}"
+    assert runs.buffered("host-1") == []
+
+
+def test_buffered_rows_are_history_rows() -> None:
+    """A buffered success becomes (name, host, "success", started, duration, None)."""
+    runs.success("etl", 10.0, 12.5)
+    ((name, host, status, started, duration, code),) = runs.buffered("web-1")
+    assert (name, host, status, duration, code) == ("etl", "web-1", "success", 2.5, None)
+    assert started > 0
+
+
+def test_change_alerts_on_first_failure_and_recovery_only() -> None:
+    """fail, fail, succeed, succeed, fail: alerts on the first failure, the recovery (after 2)
+    and the next first failure."""
+    decisions = [
+        runs.decide("job", s, lambda: [])
+        for s in ("failure", "failure", "success", "success", "failure")
+    ]
+    assert decisions == [(True, None), (False, None), (True, 2), (False, None), (True, None)]
+
+
+def test_change_starts_from_the_recorded_history() -> None:
+    """The first decision of a process reads the recorded statuses (newest first) once."""
+    loads: list[int] = []
+
+    def load() -> list[str]:
+        loads.append(1)
+        return ["failure", "failure", "failure", "success"]
+
+    assert runs.decide("batch", "success", load) == (True, 3)
+    assert runs.decide("batch", "failure", load) == (True, None)
+    assert loads == [1]
+
+
+def test_first_run_that_fails_alerts() -> None:
+    """A job with no history whose first run fails gets an alert."""
+    assert runs.decide("new-job", "interrupted", lambda: []) == (True, None)

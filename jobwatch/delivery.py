@@ -66,6 +66,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._in_flight: list[int] = []
+        self._purged = 0.0
         self.last_error = ""
 
     # -- the job's side ----------------------------------------------------------------
@@ -184,6 +185,9 @@ class Delivery:
             self._wake_at = 0.0
         self._write_runs()
         now = time.time()
+        if now > self._purged + 600:  # the outbox keeps a week of delivered reports
+            self._purged = now
+            self.outbox.purge(now)
         for robot in self.outbox.due_robots(now, STALE):
             if robot in self._routes:
                 self._service(robot, now)

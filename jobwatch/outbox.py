@@ -257,6 +257,20 @@ class Outbox:
             ).fetchall()
         return [int(r[0]) for r in found]
 
+    def purge(self, now: float, delivered_for: float = 7 * 86400, dead_for: float = 30 * 86400,
+              keep: int = 10_000) -> int:
+        """Forget delivered messages after ``delivered_for`` seconds (and beyond the newest
+        ``keep``), dead ones after ``dead_for``; return how many rows went."""
+        with self._write() as db:
+            gone = db.execute(
+                "DELETE FROM messages WHERE (state = 'delivered' AND updated < ?)"
+                " OR (state = 'dead' AND updated < ?) OR (state = 'delivered' AND id <="
+                " (SELECT id FROM messages WHERE state = 'delivered' ORDER BY id DESC"
+                " LIMIT 1 OFFSET ?))",
+                (now - delivered_for, now - dead_for, keep),
+            ).rowcount
+        return int(gone)
+
     def states(self, ids: list[int]) -> dict[int, str]:
         """The state of each of ``ids``."""
         with self._lock:

@@ -572,3 +572,26 @@ def test_claim_of_a_dead_process_is_taken_over_at_once(open_box: Opener) -> None
     assert one.due_robots(T + 1, 90) == [R]
     again, rows_again = one.claim(R, T + 1, 10, 90)
     assert (again, [r.id for r in rows_again]) == (batch, [r.id for r in rows])
+
+
+def test_purge_forgets_old_delivered_and_dead_messages(open_box: Opener) -> None:
+    """Delivered rows go after a week (or beyond the newest `keep`), dead ones after 30 days,
+    pending ones never."""
+    one = open_box()
+    ids = [one.add(R, f"u{i}", {"msgtype": "text", "text": {"content": "x"}}, {}) for i in range(5)]
+    one.delivered(ids[:2], T)
+    one.dead(ids[2:3], T, 310000, "sign not match")
+    one.delivered(ids[3:4], T + 8 * 86400)
+    assert one.purge(T + 8 * 86400) == 2
+    assert one.states(ids) == {ids[2]: "dead", ids[3]: "delivered", ids[4]: "pending"}
+    assert one.purge(T + 31 * 86400) == 2
+    assert one.states(ids) == {ids[4]: "pending"}
+
+
+def test_purge_keeps_only_the_newest_delivered(open_box: Opener) -> None:
+    """Beyond `keep` delivered rows, the oldest go even when recent."""
+    one = open_box()
+    ids = [one.add(R, f"u{i}", {"msgtype": "text", "text": {"content": "x"}}, {}) for i in range(3)]
+    one.delivered(ids, T)
+    assert one.purge(T + 60, keep=1) == 2
+    assert one.states(ids) == {ids[2]: "delivered"}

@@ -107,10 +107,11 @@ def burst_in_processes(robot: FakeDingTalk) -> tuple[int, float, int]:
         proc.wait(timeout=300)
     assert jobwatch.flush(120)
     elapsed = time.perf_counter() - started
+    digests = [m for m in robot.messages if "条报告" in m["markdown"]["title"]]
     lines = sum(
         line.startswith("- ") and "proc burst" in line
-        for m in robot.messages for line in m["markdown"]["text"].split("\n")
-    )
+        for m in digests for line in m["markdown"]["text"].split("\n")
+    ) + len(robot.messages) - len(digests)  # a report sent alone is one message
     return len(robot.messages), elapsed, lines
 
 

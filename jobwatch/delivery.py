@@ -213,7 +213,9 @@ class Delivery:
             self._later(now + wait)
             return
         _batch, rows = self.outbox.claim(robot, now, 1000, STALE)
-        if rows:
+        if not rows:  # another process took them first: the slot goes back to the budget
+            self.outbox.free_slot(slot)
+        else:
             with self._changed:
                 self._in_flight = [r.id for r in rows]
             try:

@@ -318,6 +318,11 @@ class Outbox:
             cursor = db.execute("INSERT INTO sends (robot, at) VALUES (?, ?)", (robot, now))
             return 0.0, int(cursor.lastrowid or 0)
 
+    def free_slot(self, slot: int) -> None:
+        """Give back a slot that was not used (another process had claimed the messages)."""
+        with self._write() as db:
+            db.execute("DELETE FROM sends WHERE rowid = ?", (slot,))
+
     def touch_slot(self, slot: int, at: float) -> None:
         """Count a send at the time it ended (its retries may have reached DingTalk late)."""
         with self._write() as db:

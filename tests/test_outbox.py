@@ -595,3 +595,12 @@ def test_purge_keeps_only_the_newest_delivered(open_box: Opener) -> None:
     one.delivered(ids, T)
     assert one.purge(T + 60, keep=1) == 2
     assert one.states(ids) == {ids[2]: "delivered"}
+
+
+def test_free_slot_gives_the_budget_back(open_box: Opener) -> None:
+    """A slot taken for messages another process claimed first is returned to the budget."""
+    one = open_box()
+    _wait, slot = one.take_slot(R, T, 1, 60)
+    assert one.take_slot(R, T + 1, 1, 60)[0] == 59.0
+    one.free_slot(slot)
+    assert one.take_slot(R, T + 2, 1, 60)[0] == 0.0

@@ -58,10 +58,19 @@ _LOUD = ("always", "change")
 _QUIET: dict[Any, bool] = {None: True, b"failure": True, b"never": True}
 
 
-def _log() -> Any:
-    import logging
+def _module(name: str) -> Any:
+    """A module of the failure path, loaded on first use. Later uses read sys.modules and
+    take no import lock: a thread failing while another forks must not leave the child an
+    import lock it can never acquire."""
+    module = sys.modules.get(name)
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        __import__(name)  # not loaded, or another thread is loading it: wait for it
+        module = sys.modules[name]
+    return module
 
-    return logging.getLogger("jobwatch")
+
+def _log() -> Any:
+    return _module("logging").getLogger("jobwatch")
 
 
 def _script_name() -> str:
@@ -261,9 +270,7 @@ class Watch:
         self, duration: float, exc: BaseException | None, notes: dict[str, object] | None,
         started: float | None,
     ) -> None:
-        from .report import classify
-
-        status, exit_code = classify(exc)
+        status, exit_code = _module("jobwatch.report").classify(exc)
         ended = time.time()
         self._emit(status, started or ended - duration, duration, exc, notes, ended, exit_code)
 
@@ -271,8 +278,9 @@ class Watch:
         self, status: str, started: float, duration: float | None, exc: BaseException | None,
         notes: dict[str, object] | None, ended: float | None = None, exit_code: int | None = None,
     ) -> None:
-        from . import delivery, render, report
-
+        delivery = _module("jobwatch.delivery")
+        render = _module("jobwatch.render")
+        report = _module("jobwatch.report")
         settings = config.resolve(self.settings)
         final = status in ("success", "failure", "interrupted")
         recovered = None
@@ -300,11 +308,11 @@ class Watch:
     def _format(self, built: Report) -> Message | None:
         if self.formatter is None:
             return None
-        from .render import BODY_BUDGET, body_size
+        render = _module("jobwatch.render")
 
         try:
             message = self.formatter(built)
-            size = body_size(message) if hasattr(message, "payload") else None
+            size = render.body_size(message) if hasattr(message, "payload") else None
         except BaseException as exc:  # noqa: BLE001 - a user's formatter must not lose the report
             _log().warning(
                 "jobwatch: formatter for %r failed (%s); using the default report",
@@ -317,7 +325,7 @@ class Watch:
                 self.name, type(message).__name__,
             )
             return None
-        if size > BODY_BUDGET:
+        if size > render.BODY_BUDGET:
             _log().warning(
                 "jobwatch: formatter for %r made a %d-byte message, over DingTalk's limit;"
                 " using the default", self.name, size,
@@ -328,10 +336,8 @@ class Watch:
 
 def _statuses(name: str) -> list[str]:
     """The recorded statuses of job ``name``, newest first (none when unreadable)."""
-    from . import delivery
-
     try:
-        return delivery.get().statuses(name)
+        return list(_module("jobwatch.delivery").get().statuses(name))
     except Exception:  # noqa: BLE001 - an unreadable history: decide as for a first run
         return []
 

@@ -140,26 +140,25 @@ def test_overrun_timer_does_not_delay_exit(tmp_path: Path, robot: FakeDingTalk) 
 
 def test_overrun_warning_is_sent_while_the_job_runs(tmp_path: Path, robot: FakeDingTalk) -> None:
     """A job that outlives its timeout sends one "still running" warning, then its result."""
-    body = (
-        "import time\n"
-        "    deadline = time.monotonic() + 20\n"
-        "    while not os.path.exists(os.environ['SEEN']) and time.monotonic() < deadline:\n"
-        "        time.sleep(0.01)\n"
+    body = (  # the job blocks on a named pipe until the test has seen the warning arrive
+        "open(os.environ['SEEN']).read(1)\n"
         "    raise RuntimeError('late')"
     )
     seen = tmp_path / "seen"
+    os.mkfifo(seen)
     watcher_env = {**robot.env(), "SEEN": str(seen)}
 
     import threading
 
-    def mark_when_warned() -> None:
-        for _ in range(2000):
+    def release_when_warned() -> None:
+        for _ in range(2000):  # at most 20 s, then release the job anyway
             if robot.messages:
-                seen.touch()
-                return
+                break
             threading.Event().wait(0.01)
+        with open(seen, "w") as pipe:
+            pipe.write("x")
 
-    marker = threading.Thread(target=mark_when_warned)
+    marker = threading.Thread(target=release_when_warned)
     marker.start()
     result = run_job(tmp_path, body, watcher_env, options="timeout=0.2")
     marker.join()

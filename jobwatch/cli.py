@@ -1,24 +1,310 @@
-"""The ``jobwatch`` command line."""
+"""The ``jobwatch`` command line: run a command under watch, test the robot, send, flush, history.
+
+Loaded by every cron line that uses ``jobwatch run``, so it imports only what the command in
+hand needs: ``jobwatch run -- true`` loads neither requests nor the delivery machinery.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 from collections.abc import Sequence
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .errors import DingTalkError
 
-def _version() -> str:
-    from importlib.metadata import version
+__all__ = ["main"]
 
-    return version("jobwatch")
+_FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+_TAIL_DEFAULT = 4096
+
+
+class _Version(argparse.Action):
+    """--version, reading the package metadata only when asked (importlib.metadata is slow
+    to import, and every `jobwatch run` would pay for it)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from importlib.metadata import version
+
+        parser.exit(message=f"jobwatch {version('jobwatch')}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobwatch", description="Watch batch jobs and tell a DingTalk group how they went."
+    )
+    parser.add_argument("--version", action=_Version)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run a command under watch and report how it ended",
+        description="Run CMD with its output passed through unchanged; report its exit status "
+        "(with the tail of its stderr on failure) and exit with CMD's status.",
+    )
+    run.add_argument("--name", help="job name (default: the command's base name)")
+    run.add_argument("--owner", action="append", default=[], metavar="M",
+                     help="mobile or user id to @ on failure (repeatable)")
+    run.add_argument("--notify", choices=("failure", "always", "change", "never"))
+    run.add_argument("--timeout", type=float, metavar="S",
+                     help="send a 'still running' warning after S seconds")
+    run.add_argument("--tail-bytes", type=int, default=_TAIL_DEFAULT, metavar="B",
+                     help=f"bytes of stderr to put in a failure report (default {_TAIL_DEFAULT})")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+
+    commands.add_parser("test", help="send a test message and say what DingTalk answered")
+
+    send = commands.add_parser("send", help="send a markdown message (TEXT '-' reads stdin)")
+    send.add_argument("--title", help="the notification's title (default: the first line)")
+    send.add_argument("--at", action="append", default=[], metavar="M",
+                      help="mobile or user id to @ (repeatable)")
+    send.add_argument("text", metavar="TEXT")
+
+    flush = commands.add_parser("flush", help="deliver what the outbox holds")
+    flush.add_argument("--timeout", type=float, default=60.0, metavar="S")
+
+    history = commands.add_parser("history", help="recent runs and undeliverable messages")
+    history.add_argument("--name", help="only this job")
+    history.add_argument("--limit", type=int, default=20, metavar="K")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="jobwatch",
-        description="Watch batch jobs and tell a DingTalk group how they went.",
-    )
-    parser.add_argument("--version", action="version", version=f"jobwatch {_version()}")
-    parser.parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        if not command:
+            parser.error("run needs a command after --")
+        if args.tail_bytes < 0:
+            parser.error("--tail-bytes must be >= 0")
+        if args.timeout is not None and not args.timeout > 0:
+            parser.error("--timeout must be a positive number of seconds")
+        return _run(command, args)
+    if args.command == "test":
+        return _test()
+    if args.command == "send":
+        return _send(args.text, args.title, args.at)
+    if args.command == "flush":
+        return _flush(args.timeout)
+    if args.command == "history":
+        return _history(args.name, args.limit)
     parser.print_help()
+    return 0
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def _run(command: list[str], args: argparse.Namespace) -> int:
+    import signal
+    import subprocess
+    import threading
+
+    from .monitor import Watch
+    from .scrub import scrub
+
+    watch = Watch(
+        args.name or os.path.basename(command[0]) or command[0],
+        owners=args.owner or None, notify=args.notify, timeout=args.timeout,
+    )
+    run = watch.begin()
+    run.note("command", scrub(" ".join(command)))
+    run.note("cwd", os.getcwd())
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except (FileNotFoundError, PermissionError, OSError) as exc:
+        status = 127 if isinstance(exc, FileNotFoundError) else 126
+        what = "command not found" if status == 127 else "command not executable"
+        sys.stderr.write(f"jobwatch: {what}: {command[0]}\n")
+        run.end(_failed(status, f"{what}: {command[0]}", ""))
+        return status
+    for name in _FORWARDED:
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, lambda sig, _frame: _forward(proc, sig))
+    tails = {1: bytearray(), 2: bytearray()}
+    pumps = [
+        threading.Thread(target=_pump, args=(stream, fd, tails[fd], args.tail_bytes), daemon=True)
+        for stream, fd in ((proc.stdout, 1), (proc.stderr, 2))
+    ]
+    for pump in pumps:
+        pump.start()
+    code = proc.wait()
+    for pump in pumps:  # what CMD wrote before it ended; a child it left behind keeps the
+        pump.join(2.0)  # pipes open, and is not waited for
+    status = 128 - code if code < 0 else code
+    if status == 0:
+        run.end(None)
+        return 0
+    tail = bytes(tails[2] or tails[1]).decode("utf-8", "replace")
+    if code < 0:
+        try:
+            killed = signal.Signals(-code).name
+        except ValueError:
+            killed = f"signal {-code}"
+        description = f"killed by {killed} (exit status {status})"
+    else:
+        description = f"exit status {status}"
+    run.end(_failed(status, description, tail))
+    return status
+
+
+def _failed(status: int, description: str, tail: str) -> BaseException:
+    from .report import CommandFailed  # the failure path only
+
+    return CommandFailed(status, description, tail)
+
+
+def _forward(proc: object, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it has just ended
+        proc.send_signal(sig)  # type: ignore[attr-defined]
+
+
+def _pump(stream: object, fd: int, tail: bytearray, keep: int) -> None:
+    """Copy a pipe to our own descriptor as the bytes arrive, keeping the last ``keep``."""
+    source = stream.fileno()  # type: ignore[attr-defined]
+    while True:
+        try:
+            chunk = os.read(source, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        view = memoryview(chunk)
+        while view:
+            try:
+                written = os.write(fd, view)
+            except OSError:  # our own output is closed: keep reading so CMD is not blocked
+                break
+            view = view[written:]
+        if keep:
+            tail += chunk
+            del tail[:-keep]
+
+
+# -- test, send, flush, history -------------------------------------------------------------
+
+
+def _test() -> int:
+    from .config import resolve
+    from .errors import DingTalkError, SendError, Throttled
+    from .messages import Markdown
+    from .report import host_name
+    from .senders.dingtalk import DingTalkSender
+
+    settings = resolve()
+    if not settings.webhook:
+        print("jobwatch test: no webhook is configured: set JOBWATCH_WEBHOOK (and JOBWATCH_SECRET)")
+        return 1
+    host = host_name()
+    message = Markdown(
+        "jobwatch 测试消息 / test message",
+        f"### ✅ jobwatch\n\n来自 {host} 的测试消息：配置正确。\n\nA test message from {host}: "
+        "the settings work.",
+    )
+    with DingTalkSender(settings.webhook, secret=settings.secret, keyword=settings.keyword,
+                        attempts=2, deadline=15) as sender:
+        try:
+            result = sender.send(message)
+        except Throttled as exc:
+            print(f"DingTalk answered errcode {exc.errcode}: {exc.errmsg}")
+            print("The robot is throttled (more than 20 messages a minute): wait 10 minutes.")
+            return 1
+        except DingTalkError as exc:
+            print(f"DingTalk answered errcode {exc.errcode}: {exc.errmsg}")
+            print(_explain(exc))
+            return 1
+        except SendError as exc:
+            print(f"Could not reach DingTalk: {exc}")
+            return 1
+    print(f"DingTalk answered errcode 0: {result.errmsg}. The test message is in the group.")
+    return 0
+
+
+def _explain(exc: DingTalkError) -> str:
+    """What to fix for a refused test message, in plain words."""
+    from .senders.errcodes import hint
+
+    text = exc.errmsg.lower()
+    if exc.errcode == 310000:
+        if "sign" in text or "签名" in text or "timestamp" in text or "时间戳" in text:
+            return ("The signature was refused: JOBWATCH_SECRET must be the robot's signing "
+                    "secret (SEC...), and this host's clock must be right.")
+        if "keyword" in text or "关键词" in text:
+            return ("The robot requires a keyword: set JOBWATCH_KEYWORD to one of the keywords "
+                    "in the robot's security settings.")
+        if "ip" in text or "whitelist" in text or "白名单" in text:
+            return ("This host's IP address is not in the robot's IP allow-list: add it in the "
+                    "robot's security settings.")
+        return ("A security setting refused it: check the signing secret (JOBWATCH_SECRET), "
+                "the keyword (JOBWATCH_KEYWORD) and the robot's IP allow-list.")
+    if exc.errcode in (300001, 300005, 400101, 400106):
+        return "The access token is wrong or the robot was removed: check JOBWATCH_WEBHOOK."
+    return hint(exc.errcode) or "See DingTalk's error code documentation."
+
+
+def _send(text: str, title: str | None, at: list[str]) -> int:
+    from .config import resolve, split_owners
+    from .delivery import flush, submit
+    from .messages import At, Markdown
+
+    body = sys.stdin.read() if text == "-" else text
+    if not body.strip():
+        print("jobwatch send: the message is empty", file=sys.stderr)
+        return 2
+    settings = resolve()
+    mobiles, user_ids = split_owners(at)
+    heading = title or body.strip().splitlines()[0].lstrip("# ")[:60]
+    message = Markdown(heading, body, at=At(mobiles, user_ids) if at else None)
+    summary = {"name": heading, "status": "success", "lang": settings.lang, "name_md": heading}
+    submit(message, settings, label=heading, summary=summary)
+    if not settings.webhook or settings.dry_run:
+        return 0
+    if flush(settings.flush_timeout):
+        print("jobwatch send: delivered")
+        return 0
+    print("jobwatch send: not delivered yet; it stays in the outbox (see `jobwatch flush`)")
+    return 1
+
+
+def _flush(timeout: float) -> int:
+    from .delivery import flush, get
+
+    flush(timeout)
+    counts = get().outbox.counts()
+    pending = counts.get("pending", 0) + counts.get("sending", 0)
+    print(f"delivered {counts.get('delivered', 0)}, pending {pending},"
+          f" dead {counts.get('dead', 0)}")
+    return 1 if pending else 0
+
+
+def _history(name: str | None, limit: int) -> int:
+    import time
+
+    from .delivery import get, history
+
+    rows = [("time", "name", "host", "status", "duration", "exit")]
+    for record in history(name, limit):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started))
+        took = "" if record.duration is None else f"{record.duration:.2f}s"
+        code = "" if record.exit_code is None else str(record.exit_code)
+        rows.append((when, record.name, record.host, record.status, took, code))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    dead = get().outbox.dead_messages(limit)
+    if dead:
+        print("\nundeliverable messages:")
+        for item in dead:
+            print(f"  {item.get('name', '?')}: errcode {item.get('errcode')}: {item.get('error')}")
     return 0

@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["STATUSES", "Report", "build", "classify", "host_name", "safe_str"]
+__all__ = ["STATUSES", "CommandFailed", "Report", "build", "classify", "host_name", "safe_str"]
 
 # success, failure and interrupted end a run; started and overrun are sent while it runs.
 STATUSES = ("success", "failure", "interrupted", "started", "overrun")
@@ -49,6 +49,18 @@ class Report:
         return self.status in ("failure", "interrupted")
 
 
+class CommandFailed(Exception):
+    """How a watched shell command ended badly: its exit status and the tail of its output."""
+
+    def __init__(self, exit_status: int, description: str, output_tail: str) -> None:
+        super().__init__(description)
+        self.exit_status = exit_status
+        self.output_tail = output_tail
+
+
+CommandFailed.__module__ = "builtins"  # reports show "CommandFailed: exit status 3"
+
+
 def safe_str(value: object) -> str:
     """``str(value)``, falling back to repr and then to the type name; never raises."""
     for convert in (str, repr):
@@ -71,6 +83,8 @@ def classify(exc: BaseException | None) -> tuple[str, int | None]:
         return "success", None
     if isinstance(exc, KeyboardInterrupt) or _is_cancellation(exc):
         return "interrupted", None
+    if isinstance(exc, CommandFailed):
+        return "failure", exc.exit_status
     if isinstance(exc, SystemExit):
         code = exc.code
         if code is None or (isinstance(code, int) and code == 0):
@@ -142,6 +156,8 @@ def build(
         text = _traceback(exc, _job_frames(exc.__traceback__))
         if isinstance(exc, SystemExit):
             text = None
+        if isinstance(exc, CommandFailed):  # a command's output, not Python frames
+            text = f"{exc.output_tail.rstrip()}\n{exc_type}: {exc_message}"
     return Report(
         name=name,
         status=status,

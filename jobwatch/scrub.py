@@ -7,12 +7,11 @@ libraries put whole URLs (query included) into their exception texts and DEBUG l
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from typing import Any
 
-__all__ = ["MASK", "ScrubFilter", "install_log_filter", "scrub"]
+__all__ = ["MASK", "install_log_filter", "scrub"]  # and ScrubFilter, made on first use
 
 MASK = "***"
 
@@ -34,32 +33,55 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     text = _QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     for secret in secrets:
         if secret and len(secret) >= _MIN_LITERAL:
+            from urllib.parse import quote, quote_plus  # only when there is a secret to find
+
             forms = {secret, quote(secret, safe=""), quote_plus(secret)}
             for form in sorted(forms, key=len, reverse=True):
                 text = text.replace(form, MASK)
     return text
 
 
-class ScrubFilter(logging.Filter):
-    """A logging filter that scrubs secret query values from a record's message."""
+def _filter_class() -> type:
+    """The logging filter class, defined on first use: importing logging costs ~5 ms, and
+    scrub() is on paths (the command line) that log nothing."""
+    if _CLASS:
+        return _CLASS[0]
+    import logging
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the logging module's to report
+    class ScrubFilter(logging.Filter):
+        """A logging filter that scrubs secret query values from a record's message."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a broken record is the logging module's to report
+                return True
+            clean = scrub(message)
+            if clean != message:
+                record.msg, record.args = clean, None
             return True
-        clean = scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
+
+    _CLASS.append(ScrubFilter)
+    return ScrubFilter
 
 
-_FILTER = ScrubFilter()
+_CLASS: list[type] = []
+_FILTER: list[Any] = []
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ScrubFilter":  # the class, made on first use (see _filter_class)
+        return _filter_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def install_log_filter() -> None:
     """Scrub the urllib3 loggers that write request URLs (idempotent)."""
+    import logging
+
+    if not _FILTER:
+        _FILTER.append(_filter_class()())
     for name in _URLLIB3_LOGGERS:
         logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        if _FILTER[0] not in logger.filters:
+            logger.addFilter(_FILTER[0])

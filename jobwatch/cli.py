@@ -32,7 +32,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         from importlib.metadata import version
 
-        parser.exit(message=f"jobwatch {version('jobwatch')}\n")
+        sys.stdout.write(f"jobwatch {version('jobwatch')}\n")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
     from .errors import DingTalkError
 
 __all__ = ["main"]
@@ -36,8 +39,15 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (exit 2), pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jobwatch", description="Watch batch jobs and tell a DingTalk group how they went."
     )
     parser.add_argument("--version", action=_Version)
@@ -71,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="recent runs and undeliverable messages")
     history.add_argument("--name", help="only this job")
-    history.add_argument("--limit", type=int, default=20, metavar="K")
+    history.add_argument("--limit", type=int, default=20, metavar="K",
+                         help="how many runs (default 20)")
     return parser
 
 
@@ -80,13 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "run":
+        run_parser = _subparser(parser, "run")
         command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not command:
-            parser.error("run needs a command after --")
+            run_parser.error("run needs a command after --")
         if args.tail_bytes < 0:
-            parser.error("--tail-bytes must be >= 0")
+            run_parser.error("--tail-bytes must be >= 0")
         if args.timeout is not None and not args.timeout > 0:
-            parser.error("--timeout must be a positive number of seconds")
+            run_parser.error("--timeout must be a positive number of seconds")
         return _run(command, args)
     if args.command == "test":
         return _test()
@@ -100,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return parser
+
+
 # -- run --------------------------------------------------------------------------------------
 
 
@@ -107,46 +127,65 @@ def _run(command: list[str], args: argparse.Namespace) -> int:
     import signal
     import subprocess
     import threading
+    import time
 
     from .monitor import Watch
-    from .scrub import scrub
 
-    watch = Watch(
-        args.name or os.path.basename(command[0]) or command[0],
-        owners=args.owner or None, notify=args.notify, timeout=args.timeout,
-    )
-    run = watch.begin()
-    run.note("command", scrub(" ".join(command)))
-    run.note("cwd", os.getcwd())
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - running the user's command is the point
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    except (FileNotFoundError, PermissionError, OSError) as exc:
-        status = 127 if isinstance(exc, FileNotFoundError) else 126
-        what = "command not found" if status == 127 else "command not executable"
-        sys.stderr.write(f"jobwatch: {what}: {command[0]}\n")
-        run.end(_failed(status, f"{what}: {command[0]}", ""))
-        return status
+    # Signals that arrive before CMD exists are kept and forwarded once it does.
+    state: dict[str, Any] = {"proc": None, "early": []}
+
+    def forward(sig: int, _frame: object) -> None:
+        if state["proc"] is None:
+            state["early"].append(sig)
+        else:
+            with contextlib.suppress(ProcessLookupError):  # it has just ended
+                state["proc"].send_signal(sig)
+
     for name in _FORWARDED:
         number = getattr(signal, name, None)
         if number is not None:
-            signal.signal(number, lambda sig, _frame: _forward(proc, sig))
+            signal.signal(number, forward)
+    watch = Watch(
+        _printable(args.name or os.path.basename(command[0]) or command[0]),
+        owners=args.owner or None, notify=args.notify, timeout=args.timeout,
+    )
+    run = watch.begin()
+    run.note("command", _command_line(command))
+    run.note("cwd", _printable(os.getcwd()))
+    # One pipe when stdout and stderr are the same file (`>>log 2>&1`): CMD's order is kept.
+    same = _same_file(1, 2)
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+            command, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if same else subprocess.PIPE,
+        )
+    except OSError as exc:
+        status = 127 if isinstance(exc, FileNotFoundError) else 126
+        what = "command not found" if status == 127 else "command not executable"
+        reason = f" ({exc.strerror})" if status == 126 and exc.strerror else ""
+        sys.stderr.write(f"jobwatch: {what}: {_printable(command[0])}{reason}\n")
+        run.end(_failed(status, f"{what}: {_printable(command[0])}{reason}", ""))
+        return status
+    state["proc"] = proc
+    for sig in state["early"]:
+        forward(sig, None)
     tails = {1: bytearray(), 2: bytearray()}
+    streams = [(proc.stdout, 1)] + ([] if same else [(proc.stderr, 2)])
     pumps = [
         threading.Thread(target=_pump, args=(stream, fd, tails[fd], args.tail_bytes), daemon=True)
-        for stream, fd in ((proc.stdout, 1), (proc.stderr, 2))
+        for stream, fd in streams
     ]
     for pump in pumps:
         pump.start()
     code = proc.wait()
-    for pump in pumps:  # what CMD wrote before it ended; a child it left behind keeps the
-        pump.join(2.0)  # pipes open, and is not waited for
+    deadline = time.monotonic() + 2.0  # what CMD wrote before it ended; a child it left
+    for pump in pumps:  # behind may keep the pipes open, and is not waited for
+        pump.join(max(0.0, deadline - time.monotonic()))
     status = 128 - code if code < 0 else code
     if status == 0:
         run.end(None)
         return 0
-    tail = bytes(tails[2] or tails[1]).decode("utf-8", "replace")
+    tail = _decode_tail(bytes(tails[2] or tails[1]))
     if code < 0:
         try:
             killed = signal.Signals(-code).name
@@ -159,15 +198,48 @@ def _run(command: list[str], args: argparse.Namespace) -> int:
     return status
 
 
+def _printable(text: str) -> str:
+    """Text as the report can carry it: undecodable bytes of a file name shown escaped."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+_SECRET_OPTION = re.compile(
+    r"(?i)((?:--?[\w-]*(?:password|passwd|pwd|token|secret|api[_-]?key)[\w-]*)(?:=|\s+))(\S+)"
+)
+_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]+:)[^@\s/]+@")
+
+
+def _command_line(command: list[str]) -> str:
+    """The command as a shell would read it, with passwords and tokens masked."""
+    import shlex
+
+    from .scrub import MASK, scrub
+
+    line = shlex.join(_printable(part) for part in command)
+    line = _SECRET_OPTION.sub(lambda m: m.group(1) + MASK, line)
+    return scrub(_URL_PASSWORD.sub(lambda m: m.group(1) + MASK + "@", line))
+
+
+def _same_file(a: int, b: int) -> bool:
+    try:
+        first, second = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _decode_tail(tail: bytes) -> str:
+    """The kept bytes as text, not starting in the middle of a UTF-8 character."""
+    start = 0
+    while start < min(len(tail), 3) and 0x80 <= tail[start] <= 0xBF:
+        start += 1
+    return tail[start:].decode("utf-8", "replace")
+
+
 def _failed(status: int, description: str, tail: str) -> BaseException:
     from .report import CommandFailed  # the failure path only
 
     return CommandFailed(status, description, tail)
-
-
-def _forward(proc: object, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # it has just ended
-        proc.send_signal(sig)  # type: ignore[attr-defined]
 
 
 def _pump(stream: object, fd: int, tail: bytearray, keep: int) -> None:
@@ -184,8 +256,9 @@ def _pump(stream: object, fd: int, tail: bytearray, keep: int) -> None:
         while view:
             try:
                 written = os.write(fd, view)
-            except OSError:  # our own output is closed: keep reading so CMD is not blocked
-                break
+            except OSError:  # our reader went away: close the pipe, so CMD meets it too
+                stream.close()  # type: ignore[attr-defined]
+                return
             view = view[written:]
         if keep:
             tail += chunk
@@ -258,7 +331,7 @@ def _send(text: str, title: str | None, at: list[str]) -> int:
     from .delivery import flush, submit
     from .messages import At, Markdown
 
-    body = sys.stdin.read() if text == "-" else text
+    body = sys.stdin.buffer.read().decode("utf-8", "replace") if text == "-" else text
     if not body.strip():
         print("jobwatch send: the message is empty", file=sys.stderr)
         return 2
@@ -278,13 +351,16 @@ def _send(text: str, title: str | None, at: list[str]) -> int:
 
 
 def _flush(timeout: float) -> int:
+    """Deliver what is pending; print what this flush delivered and what is left."""
     from .delivery import flush, get
 
+    before = get().outbox.counts()
     flush(timeout)
-    counts = get().outbox.counts()
-    pending = counts.get("pending", 0) + counts.get("sending", 0)
-    print(f"delivered {counts.get('delivered', 0)}, pending {pending},"
-          f" dead {counts.get('dead', 0)}")
+    after = get().outbox.counts()
+    delivered = max(0, after.get("delivered", 0) - before.get("delivered", 0))
+    dead = max(0, after.get("dead", 0) - before.get("dead", 0))
+    pending = after.get("pending", 0) + after.get("sending", 0)
+    print(f"delivered {delivered}, pending {pending}, dead {dead}")
     return 1 if pending else 0
 
 

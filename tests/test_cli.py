@@ -48,14 +48,18 @@ def test_unknown_option_is_a_usage_error() -> None:
     """An unknown option exits 2 with a usage message on stderr."""
     done = jobwatch("--bogus")
     assert done.returncode == 2
-    assert b"unrecognized arguments: --bogus" in done.stderr
+    assert done.stderr == (
+        b"jobwatch: error: unrecognized arguments: --bogus (see `jobwatch --help`)\n"
+    )
 
 
 def test_run_without_a_command_is_a_usage_error() -> None:
     """`jobwatch run --` with nothing after it exits 2."""
     done = jobwatch("run", "--")
     assert done.returncode == 2
-    assert b"run needs a command after --" in done.stderr
+    assert done.stderr == (
+        b"jobwatch run: error: run needs a command after -- (see `jobwatch run --help`)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +154,7 @@ def test_failure_report_holds_the_stderr_tail(robot: FakeDingTalk) -> None:
     assert "line-299" in text
     assert "line-250" not in text
     assert "**退出码: 4**" in text
-    assert "**command: sh -c i=0; while" in text
+    assert "**command: sh -c 'i=0; while" in text
 
 
 def test_successful_command_sends_nothing(robot: FakeDingTalk) -> None:
@@ -222,3 +226,34 @@ def test_history_lists_runs(robot: FakeDingTalk) -> None:
     assert [(r[2], r[4]) for r in rows] == [("nightly", "failure"), ("nightly", "success")]
     assert (len(rows[0]), rows[0][-1], len(rows[1])) == (7, "5", 6)
 
+
+
+def test_reader_going_away_stops_the_command(robot: FakeDingTalk) -> None:
+    """`jobwatch run -- yes | head -1` ends: CMD meets the closed pipe as it would alone."""
+    done = subprocess.run(  # noqa: S602 - the pipe to head is the subject
+        f"{sys.executable} -m jobwatch run -- yes | head -1", shell=True,
+        env=env_for(robot), capture_output=True, timeout=30, check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, b"y\n")
+
+
+def test_same_file_keeps_the_order_of_stdout_and_stderr(
+    robot: FakeDingTalk, tmp_path: Path
+) -> None:
+    """With stdout and stderr on one file (`>>log 2>&1`), lines keep CMD's order."""
+    log = tmp_path / "job.log"
+    script = "for i in 1 2 3; do echo o$i; echo e$i >&2; done"
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-m", "jobwatch", "run", "--", "sh", "-c", script],
+                       env=env_for(robot), stdout=out, stderr=out, timeout=30, check=True)
+    assert log.read_bytes() == b"o1\ne1\no2\ne2\no3\ne3\n"
+
+
+def test_passwords_in_the_command_line_are_masked(robot: FakeDingTalk) -> None:
+    """--password=..., --token X and URL passwords do not reach the report."""
+    jobwatch("run", "--name", "db", "--", "sh", "-c", "exit 2", "x", "--password=hunter2",
+             "--token", "tok3n", "postgres://user:pa55@db/x", robot=robot)
+    text = robot.messages[0]["markdown"]["text"]
+    for secret in ("hunter2", "tok3n", "pa55"):
+        assert secret not in text
+    assert "postgres://user:\\*\\*\\*@db/x" in text

@@ -178,6 +178,11 @@ def _run(command: list[str], args: argparse.Namespace) -> int:
     for pump in pumps:
         pump.start()
     code = proc.wait()
+    for name in _FORWARDED:  # CMD is gone: a signal now is for jobwatch (its reports are kept)
+        number = getattr(signal, name, None)
+        if number is not None:
+            default = signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL
+            signal.signal(number, default)
     deadline = time.monotonic() + 2.0  # what CMD wrote before it ended; a child it left
     for pump in pumps:  # behind may keep the pipes open, and is not waited for
         pump.join(max(0.0, deadline - time.monotonic()))

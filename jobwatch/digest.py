@@ -13,17 +13,10 @@ import time
 from typing import Any
 
 from .messages import At, Markdown
-from .render import BODY_BUDGET, body_size
+from .render import BODY_BUDGET, ICONS, LABELS, body_size
 
 __all__ = ["digests", "summary_line"]
 
-_ICONS = {"success": "✅", "failure": "❌", "interrupted": "⚠️", "started": "▶️", "overrun": "⏰"}
-_WORDS = {
-    "zh": {"success": "成功", "failure": "失败", "interrupted": "被中断", "started": "开始运行",
-           "overrun": "仍在运行", "recovered": "恢复"},
-    "en": {"success": "succeeded", "failure": "failed", "interrupted": "interrupted",
-           "started": "started", "overrun": "still running", "recovered": "recovered"},
-}
 _MAX_MENTIONS = 50
 
 
@@ -35,12 +28,12 @@ def _title(count: int, failed: int, lang: str) -> str:
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One report as one markdown list line."""
-    lang = summary.get("lang", "zh") if summary.get("lang") in _WORDS else "zh"
+    lang = summary.get("lang", "zh") if summary.get("lang") in LABELS else "zh"
     status = str(summary.get("status", "failure"))
-    word = _WORDS[lang].get("recovered" if summary.get("recovered") else status, status)
+    word = LABELS[lang].get("recovered" if summary.get("recovered") else status, status)
     when = time.strftime("%H:%M:%S", time.localtime(float(summary.get("time") or 0)))
     name = summary.get("name_md", summary.get("name", "?"))
-    parts = [f"{_ICONS.get(status, '')} **{name}** {word}", str(summary.get("host_md", "")), when]
+    parts = [f"{ICONS.get(status, '')} **{name}** {word}", str(summary.get("host_md", "")), when]
     if summary.get("line_md"):
         parts.append(str(summary["line_md"]))
     return "- " + " · ".join(p for p in parts if p)
@@ -115,7 +108,7 @@ def digests(
     one that still came out too large gives back its last line.
     """
     lang = summaries[0].get("lang", "zh") if summaries else "zh"
-    lang = lang if lang in _WORDS else "zh"
+    lang = lang if lang in LABELS else "zh"
     budget = _budget(keyword)
     sizes = [_line_bytes(summary_line(s)) + _mention_bytes(s) for s in summaries]
     overhead = 400  # title, heading, JSON keys, the at object

@@ -22,7 +22,7 @@ from .messages import At, Markdown, Message
 from .report import Report
 from .scrub import scrub
 
-__all__ = ["BODY_BUDGET", "body_size", "render", "summary"]
+__all__ = ["BODY_BUDGET", "ICONS", "LABELS", "body_size", "render", "summary"]
 
 # DingTalk's limit is 20,000 bytes; the sender adds msgUuid (~50 bytes) and the keyword.
 BODY_BUDGET = 19_800
@@ -34,7 +34,7 @@ _MAX_MENTIONS = 50
 _NBSP = "\u00a0"
 _ORDERED = re.compile(r"\d+[.)] ")
 
-_LABELS = {
+LABELS = {
     "zh": {
         "title": "程序执行情况",
         "success": "成功", "failure": "失败", "interrupted": "被中断",
@@ -56,7 +56,7 @@ _LABELS = {
         "recovered": "recovered", "recovered_after": "recovered after {n} failed runs",
     },
 }
-_ICONS = {"success": "✅", "failure": "❌", "interrupted": "⚠️", "started": "▶️", "overrun": "⏰"}
+ICONS = {"success": "✅", "failure": "❌", "interrupted": "⚠️", "started": "▶️", "overrun": "⏰"}
 
 
 def _when(epoch: float) -> str:
@@ -105,7 +105,7 @@ def _exception_line(report: Report, lang: str, secrets: Sequence[str | None]) ->
     first, _, rest = message.partition("\n")
     head = f"{report.exc_type}: {first}" if first else str(report.exc_type)
     more = rest.count("\n") + 1 if rest else 0
-    label = f" {_LABELS[lang]['more'].format(n=more)}" if more else ""
+    label = f" {LABELS[lang]['more'].format(n=more)}" if more else ""
     return _clean(head, _MESSAGE_CAP, secrets) + label
 
 
@@ -127,7 +127,7 @@ def _frames(report: Report, secrets: Sequence[str | None], lang: str) -> list[st
 
 
 def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]:
-    labels = _LABELS[lang]
+    labels = LABELS[lang]
     status = _status_word(report, labels)
     fields = [
         (labels["outcome"], status),
@@ -153,7 +153,7 @@ def _head(report: Report, lang: str, secrets: Sequence[str | None]) -> list[str]
         (_clean(k, 60, secrets), _clean(v, _NOTE_CAP, secrets))
         for k, v in report.notes[:_MAX_NOTES]
     ]
-    icon = "🔁" if report.recovered_after is not None else _ICONS.get(report.status, "")
+    icon = "🔁" if report.recovered_after is not None else ICONS.get(report.status, "")
     lines = [f"### {icon} {_escape(scrub(report.name, secrets))} {status}"]
     lines += [  # the classic alert's style: the whole "label: value" in bold
         f"**{_escape(scrub(label, secrets))}: {_escape(scrub(value, secrets))}**"
@@ -186,8 +186,8 @@ def body_size(message: Message) -> int:
 
 def render(report: Report, settings: Settings) -> Markdown:
     """The default markdown message for ``report``, within DingTalk's size limit."""
-    lang = settings.lang if settings.lang in _LABELS else "zh"
-    labels = _LABELS[lang]
+    lang = settings.lang if settings.lang in LABELS else "zh"
+    labels = LABELS[lang]
     secrets = (settings.secret, _token(settings.webhook))
     title = scrub(f"{labels['title']}: {report.name} {_status_word(report, labels)}", secrets)
     title = _cap(title, 120)
@@ -234,7 +234,7 @@ def _fit_head(message: Markdown, budget: int) -> Markdown:
 
 def summary(report: Report, settings: Settings) -> dict[str, Any]:
     """What a digest line needs of a report (markdown-ready, scrubbed), and who to mention."""
-    lang = settings.lang if settings.lang in _LABELS else "zh"
+    lang = settings.lang if settings.lang in LABELS else "zh"
     secrets = (settings.secret, _token(settings.webhook))
     at = _mentions(report, settings)
     facts: dict[str, Any] = {

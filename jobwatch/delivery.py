@@ -92,8 +92,9 @@ class Delivery:
             self._to_memory(exc)
             row = self.outbox.add(robot, msg_uuid, payload, summary)
         with self._changed:
+            if not self._mine:  # else the worker is due back within 0.1 s anyway (_tick)
+                self._changed.notify_all()
             self._mine[row] = label
-            self._changed.notify_all()
         self._start()
         return row
 

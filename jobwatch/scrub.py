@@ -30,15 +30,34 @@ _URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.con
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with secret query values and every given secret replaced by ``***``."""
-    text = _QUERY.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    if "=" in text or "%3" in text:  # the pattern needs one of them; most text has neither
+        text = _QUERY.sub(_masked, text)
     for secret in secrets:
         if secret and len(secret) >= _MIN_LITERAL:
-            from urllib.parse import quote, quote_plus  # only when there is a secret to find
-
-            forms = {secret, quote(secret, safe=""), quote_plus(secret)}
-            for form in sorted(forms, key=len, reverse=True):
-                text = text.replace(form, MASK)
+            for form in _FORMS.get(secret) or _forms(secret):
+                if form in text:
+                    text = text.replace(form, MASK)
     return text
+
+
+def _masked(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{match.group(2)}{MASK}"
+
+
+def _forms(secret: str) -> tuple[str, ...]:
+    """The ways ``secret`` can appear in text: as is and URL-encoded, longest first. Kept for
+    the few secrets a process has (a report scrubs dozens of lines with the same two)."""
+    from urllib.parse import quote, quote_plus  # only when there is a secret to find
+
+    forms = tuple(sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len,
+                         reverse=True))
+    if len(_FORMS) >= 64:
+        _FORMS.clear()
+    _FORMS[secret] = forms
+    return forms
+
+
+_FORMS: dict[str, tuple[str, ...]] = {}
 
 
 def _filter_class() -> type:

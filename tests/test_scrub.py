@@ -69,6 +69,20 @@ def test_scrub_percent_encoded_url(text: str) -> None:
     assert "access_token%3D***" in clean
 
 
+def test_scrub_lower_case_encoded_equals() -> None:
+    """%3d (lower case) counts as '=' too: text with no plain '=' is still searched."""
+    assert scrub("access_token%3dabc123%26sign%3dxyz9") == "access_token%3d***%26sign%3d***"
+
+
+def test_scrub_same_secret_twice_gives_same_answer() -> None:
+    """The encoded forms of a secret are remembered between calls; the second call masks the
+    same as the first."""
+    text = "a SEC/x+y=z and SEC%2Fx%2By%3Dz"
+    first = scrub(text, ["SEC/x+y=z"])
+    assert first == "a *** and ***"
+    assert scrub(text, ["SEC/x+y=z"]) == first
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -46,6 +46,16 @@ class Webhook:
         """Accept a full webhook URL (any host, http or https) or a bare access token."""
         if not isinstance(webhook, str):
             raise ConfigError(f"webhook must be a str; {_EXPECTED}")
+        parsed = _PARSED.get(webhook)  # every report needs it; a process has one or two robots
+        if parsed is None or type(parsed) is not cls:
+            parsed = cls._parse(webhook)
+            if len(_PARSED) >= 64:
+                _PARSED.clear()
+            _PARSED[webhook] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, webhook: str) -> Webhook:
         value = webhook.strip()
         if not value:
             raise ConfigError(f"webhook is empty; {_EXPECTED}")
@@ -88,3 +98,6 @@ class Webhook:
     def display(self) -> str:
         """The URL as it may be shown: token masked."""
         return f"{self.endpoint}?access_token={MASK}"
+
+
+_PARSED: dict[str, Webhook] = {}

@@ -104,6 +104,7 @@ class Recorded:
     errmsg: str
     client_port: int = 0
     faulted: bool = False
+    at: float = 0.0  # when it arrived, by the fake's clock (to check rates)
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
@@ -403,7 +404,7 @@ def _handler_for(fake: FakeDingTalk) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             record = Recorded(
                 parts.path, parts.query, query, headers, body, 200, None, "",
-                client_port=int(self.client_address[1]),
+                client_port=int(self.client_address[1]), at=fake.clock(),
             )
             fault = fake._take_fault()
             if fault is not None:

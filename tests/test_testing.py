@@ -228,6 +228,14 @@ def test_21st_message_in_a_minute_is_throttled(plain: FakeDingTalk, http: reques
     assert len(plain.messages) == 20
 
 
+def test_requests_record_when_they_arrived(plain: FakeDingTalk, http, clock: ManualClock):
+    """Each recorded request carries the fake's clock at arrival (to check send rates)."""
+    post(http, plain.webhook, text())
+    clock.advance(12.5)
+    post(http, plain.webhook, text())
+    assert [r.at for r in plain.requests] == [START, START + 12.5]
+
+
 def test_window_rolls_without_penalty(plain: FakeDingTalk, http, clock: ManualClock):
     """Twenty messages, then 60 s later twenty more, are all accepted."""
     for _ in range(2):

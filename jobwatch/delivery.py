@@ -32,6 +32,7 @@ from .digest import digests
 from .errors import DingTalkError, MessageTooLarge, SendError, Throttled
 from .messages import Message, from_payload
 from .outbox import Outbox, Row, batch_id, default_path, robot_id
+from .rowids import RowIds
 from .schema import KEEP_RUNS
 from .scrub import scrub
 from .senders.dingtalk import DingTalkSender, preload
@@ -42,6 +43,7 @@ log = logging.getLogger("jobwatch")
 
 BUDGET, WINDOW = 18, 60.0  # DingTalk allows 20 a minute per robot: keep a margin
 STALE = 90.0  # a claim older than this was left by a process that died while sending
+SETTLE_CHECK = 500  # own rows whose state the worker checks per tick
 _Route = tuple[str, "str | None", "str | None"]  # webhook, secret, keyword
 
 
@@ -57,7 +59,7 @@ class Delivery:
         self.outbox = outbox
         self._routes: dict[str, _Route] = {}
         self._senders: dict[str, tuple[_Route, DingTalkSender]] = {}
-        self._mine: dict[int, str] = {}  # ids this process submitted -> label
+        self._mine = RowIds()  # rows this process submitted (or adopted) and waits for
         self._lost_since_flush = 0
         self._changed = threading.Condition()
         self._urgent = 0
@@ -94,7 +96,7 @@ class Delivery:
         with self._changed:
             if not self._mine:  # else the worker is due back within 0.1 s anyway (_tick)
                 self._changed.notify_all()
-            self._mine[row] = label
+            self._mine.add(row)
         self._start()
         return row
 
@@ -145,8 +147,7 @@ class Delivery:
         waiting covers them too (``jobwatch.flush()``, ``jobwatch flush``)."""
         found = self.outbox.pending_ids(list(self._routes))
         with self._changed:
-            for row in found:
-                self._mine.setdefault(row, "an earlier report")
+            self._mine.update(found)
 
     # -- the worker --------------------------------------------------------------------
 
@@ -281,6 +282,7 @@ class Delivery:
                 " in the outbox", label, exc,
             )
             self._lost(ids)
+            self._forget(ids)
             return True
         except SendError as exc:
             now = time.time()
@@ -296,6 +298,7 @@ class Delivery:
             )
             return False
         self.outbox.delivered(ids, time.time())
+        self._forget(ids)
         return True
 
     def _sender(self, robot: str) -> DingTalkSender:
@@ -312,17 +315,21 @@ class Delivery:
         with self._changed:
             self._lost_since_flush += sum(1 for i in ids if i in self._mine)
 
-    def _settle_mine(self) -> None:
+    def _forget(self, ids: list[int]) -> None:
+        """``ids`` were settled (delivered or dead): stop waiting for them."""
         with self._changed:
-            mine = list(self._mine)
-        if not mine:
-            return
-        states = self.outbox.states(mine)
-        with self._changed:
-            for row, state in states.items():
-                if state in ("delivered", "dead"):
-                    self._mine.pop(row, None)
+            self._mine.discard(ids)
             self._changed.notify_all()
+
+    def _settle_mine(self) -> None:
+        """Stop waiting for rows another process settled: the oldest few hundred a tick (the
+        oldest are settled first), so that a backlog of 100,000 costs no more than ten."""
+        with self._changed:
+            oldest = self._mine.oldest(SETTLE_CHECK)
+        if not oldest:
+            return
+        states = self.outbox.states(oldest)
+        self._forget([r for r in oldest if states.get(r) not in ("pending", "sending")])
 
     # -- run history -------------------------------------------------------------------
 

@@ -272,12 +272,18 @@ class Outbox:
         return int(gone)
 
     def states(self, ids: list[int]) -> dict[int, str]:
-        """The state of each of ``ids``."""
+        """The state of each of ``ids`` that exists.
+
+        Asked in chunks of one fixed size (padded with -1, which no row has): sqlite3 caches
+        a prepared statement per distinct SQL text, and one text per list length kept 128
+        statements of up to thousands of parameters each (1.5 GB after 100,000 failures).
+        """
+        found: list[tuple[int, str]] = []
         with self._lock:
-            found = self._db.execute(
-                f"SELECT id, state FROM messages WHERE id IN ({','.join('?' * len(ids))})",  # noqa: S608
-                ids,
-            ).fetchall() if ids else []
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                chunk += [-1] * (_CHUNK - len(chunk))
+                found += self._db.execute(_STATES, chunk).fetchall()
         return {int(i): str(s) for i, s in found}
 
     def counts(self) -> dict[str, int]:
@@ -365,6 +371,10 @@ class Outbox:
             query, args = query + " WHERE name = ?", (name,)
         with self._lock:
             return self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+
+
+_CHUNK = 100
+_STATES = f"SELECT id, state FROM messages WHERE id IN ({','.join('?' * _CHUNK)})"  # noqa: S608
 
 
 def batch_id(uuids: list[str]) -> str:

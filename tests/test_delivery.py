@@ -351,3 +351,47 @@ def test_outbox_locked_for_long_falls_back_to_memory(caplog: pytest.LogCaptureFi
     expected = f"jobwatch: outbox {outbox_file()} became unusable"
     assert [w.split(" (")[0] for w in warnings] == [expected]
     assert delivery.get().outbox.memory
+
+
+def test_rows_settled_by_another_process_end_the_wait() -> None:
+    """A report that another process delivered (it claimed our pending rows) is no longer
+    waited for: flush() returns True without this process sending anything."""
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        store = delivery.get().outbox
+        store.pause(robot_of(robot), time.time() + 600, "held for the test")
+        fail_many(3)
+        assert delivery.get().pending == 3
+        other = outbox.Outbox(str(outbox_file()))
+        try:
+            ids = other.pending_ids([robot_of(robot)])
+            other.delivered(ids, time.time())
+        finally:
+            other.close()
+        assert jobwatch.flush(5) is True
+        assert delivery.get().pending == 0
+    assert robot.requests == []
+
+
+def test_a_backlog_settles_as_another_process_delivers_it() -> None:
+    """A backlog of 1,200 pending reports stops being waited for as another process delivers
+    it, from the oldest on (the worker checks the oldest few hundred each tick)."""
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        delivery.get().outbox.pause(robot_of(robot), time.time() + 600, "held for the test")
+        fail_many(1200)
+        worker = delivery.get()
+        assert worker.pending == 1200
+        other = outbox.Outbox(str(outbox_file()))
+        try:
+            ids = sorted(other.pending_ids([robot_of(robot)]))
+            other.delivered(ids[:700], time.time())
+            deadline = time.monotonic() + 5
+            while worker.pending > 500 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert worker.pending == 500
+            other.delivered(ids[700:], time.time())
+        finally:
+            other.close()
+        assert jobwatch.flush(5) is True
+    assert robot.requests == []

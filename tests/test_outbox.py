@@ -201,6 +201,16 @@ def test_add_commits_pending(box: Outbox) -> None:
     assert box.states([]) == {}
 
 
+def test_states_of_many_ids_across_chunks(box: Outbox) -> None:
+    """states() answers for any number of ids (asked in fixed-size chunks), omitting ids
+    that are not in the outbox."""
+    ids = [add(box, n % len(UUIDS)) for n in range(250)]
+    box.delivered(ids[99:101], T)
+    found = box.states([*ids, 10**9])
+    assert len(found) == 250
+    assert [found[i] for i in ids[98:102]] == ["pending", "delivered", "delivered", "pending"]
+
+
 def test_claim_takes_oldest_first_up_to_limit(box: Outbox) -> None:
     """claim() takes the robot's oldest due messages, at most `limit`, and marks them sending."""
     ids = [add(box, n) for n in range(3)]

@@ -8,8 +8,11 @@ libraries put whole URLs (query included) into their exception texts and DEBUG l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~2.5 ms at start)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 __all__ = ["MASK", "install_log_filter", "scrub"]  # and ScrubFilter, made on first use
 

@@ -44,6 +44,25 @@ def test_version_via_python_dash_m() -> None:
     )
 
 
+def test_help_wraps_at_columns_without_importing_shutil() -> None:
+    """--help is laid out for $COLUMNS, and building the parser does not import shutil (and
+    with it lzma and bz2: 4 ms of every `jobwatch run`)."""
+    done = jobwatch("run", "--help", COLUMNS="60")
+    assert done.returncode == 0
+    lines = done.stdout.decode().splitlines()
+    assert lines[0].startswith("usage: jobwatch run")
+    body = lines[lines.index("") :]  # after the usage lines (whose tokens argparse never cuts)
+    assert 50 <= max(len(line) for line in body) <= 58
+    wide = jobwatch("run", "--help", COLUMNS="120").stdout.decode().splitlines()
+    assert max(len(line) for line in wide[wide.index("") :]) > 80
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from jobwatch import cli;"
+         " sys.modules.pop('shutil', None); cli._parser(); print('shutil' in sys.modules)"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert probe.stdout == "False\n"
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     """An unknown option exits 2 with a usage message on stderr."""
     done = jobwatch("--bogus")

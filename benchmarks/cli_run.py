@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-ENV.update(PYTHONPATH=ROOT, XDG_STATE_HOME=tempfile.mkdtemp(prefix="jobwatch-bench-"))
+import _bench
+
+ENV = _bench.child_env()
 # The console script users type (installed next to the interpreter), else python -m.
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "jobwatch")
 JOBWATCH = [SCRIPT] if os.path.exists(SCRIPT) else [sys.executable, "-m", "jobwatch"]
@@ -28,23 +27,26 @@ CASES = {
 }
 
 
+def timer(command: list[str]) -> Callable[[], float]:
+    def run() -> float:
+        started = time.perf_counter()
+        subprocess.run(command, env=ENV, check=True)
+        return time.perf_counter() - started
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     runs = parser.parse_args().runs
-    samples: dict[str, list[float]] = {name: [] for name in CASES}
-    for command in CASES.values():  # warm the caches and create the outbox
-        subprocess.run(command, env=ENV, check=True)
-    for _ in range(runs):
-        for name, command in CASES.items():
-            started = time.perf_counter()
-            subprocess.run(command, env=ENV, check=True)
-            samples[name].append(time.perf_counter() - started)
-    base = statistics.median(samples["python -c pass"])
-    print(f"python {sys.version.split()[0]} at {sys.executable}, {runs} interleaved runs each")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:24} {median * 1000:7.1f} ms  {median / base:5.2f}x")
+    print(_bench.machine())
+    # The warm-up round also creates the outbox the history row goes to.
+    samples = _bench.interleave({n: timer(c) for n, c in CASES.items()}, runs)
+    print(f"{runs} interleaved runs of each, a fresh process every time; median ms")
+    medians = _bench.table(samples, "python -c pass", "ms", 1000, "python")
+    print(f"jobwatch run -- true / python -c pass ="
+          f" {medians['jobwatch run -- true'] / medians['python -c pass']:.2f}x (target <= 4x)")
 
 
 if __name__ == "__main__":

@@ -10,18 +10,16 @@ default notify="failure". Medians of interleaved timeit repeats.
 from __future__ import annotations
 
 import functools
-import os
-import statistics
-import sys
 import time
 import timeit
 from collections.abc import Callable
 from typing import Any
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-os.environ.pop("JOBWATCH_NOTIFY", None)
+import _bench
 
-import jobwatch
+_bench.isolate()
+
+import jobwatch  # noqa: E402
 
 
 def minimal(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,20 +47,21 @@ CANDIDATES = {
 }
 
 
+def timer(func: Callable[[int], int], number: int) -> Callable[[], float]:
+    def run() -> float:
+        return timeit.timeit(lambda: func(1), number=number) / number
+
+    return run
+
+
 def main() -> None:
     number, rounds = 200_000, 15
-    samples: dict[str, list[float]] = {name: [] for name in CANDIDATES}
-    for _ in range(rounds):
-        for name, func in CANDIDATES.items():
-            seconds = timeit.timeit(lambda f=func: f(1), number=number)  # type: ignore[misc]
-            samples[name].append(seconds / number * 1e9)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    floor = medians["minimal wrapper"]
-    print(f"python {sys.version.split()[0]}, {number:,} calls x {rounds} interleaved rounds")
-    print(f"{'candidate':34} {'ns/call':>9} {'vs minimal':>11} {'spread':>8}")
-    for name, value in medians.items():
-        spread = statistics.pstdev(samples[name]) / value * 100
-        print(f"{name:34} {value:9.1f} {value / floor:10.2f}x {spread:7.1f}%")
+    print(_bench.machine())
+    samples = _bench.interleave({n: timer(f, number) for n, f in CANDIDATES.items()}, rounds)
+    print(f"{number:,} calls x {rounds} interleaved rounds; median nanoseconds per call")
+    medians = _bench.table(samples, "minimal wrapper", "ns/call", 1e9, "minimal")
+    print(f"@jobwatch.monitor / minimal wrapper ="
+          f" {medians['@jobwatch.monitor'] / medians['minimal wrapper']:.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":

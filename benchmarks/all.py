@@ -14,7 +14,7 @@ import sys
 
 SCRIPTS = (
     "import_cost.py", "success_path.py", "sends.py", "failure_path.py", "burst.py",
-    "memory.py", "cli_run.py",
+    "memory.py", "cli_run.py", "faults.py",
 )
 
 

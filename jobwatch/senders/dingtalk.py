@@ -233,11 +233,17 @@ class DingTalkSender:
         uncompressed since we ask for ``identity``) and check the deadline in between.
         """
         raw = response.raw
-        read = getattr(raw, "read1", None) or (lambda amt: raw.read(1))  # urllib3 < 2
+        read, finished = getattr(raw, "read1", None), None
+        if read is None:  # urllib3 1.x: its http.client response has read1, then say when done
+            read = getattr(getattr(raw, "_fp", None), "read1", None)
+            finished = getattr(raw, "release_conn", None) if read else None
+            read = read or (lambda amt: raw.read(1))
         chunks, size = [], 0
         while size <= _MAX_ANSWER_BYTES:
             chunk = read(4096)
             if not chunk:
+                if finished is not None:  # what urllib3 1.x does at the end of its own reads:
+                    finished()  # the kept-alive connection goes back to the pool
                 break
             chunks.append(chunk)
             size += len(chunk)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+import jobwatch
 from jobwatch import DingTalkSender, Text
 from jobwatch.testing import FakeDingTalk, Fault
+
+pytest_plugins = ["pytester"]
 
 
 def test_readme_example_survives_a_busy_dingtalk(fake_dingtalk: FakeDingTalk) -> None:
@@ -23,3 +28,47 @@ def test_fixture_is_started_and_signs(fake_dingtalk: FakeDingTalk) -> None:
     assert fake_dingtalk.secret is not None
     assert fake_dingtalk.secret.startswith("SEC")
     assert len(fake_dingtalk.token) == 64
+
+
+@jobwatch.monitor("nightly-etl", owners=["13800000000"])
+def nightly_etl(rows: list[str]) -> int:
+    return sum(int(row) for row in rows)
+
+
+def test_readme_example_a_failing_job_alerts_its_owner(fake_dingtalk: FakeDingTalk) -> None:
+    """The README's job-testing example: while the fixture runs, jobwatch reports to it."""
+    with pytest.raises(ValueError, match="five"):
+        nightly_etl(["4", "five"])
+    assert jobwatch.flush(5)
+    [message] = fake_dingtalk.messages
+    assert message["markdown"]["title"] == "程序执行情况: nightly-etl 失败"
+    assert "ValueError: invalid literal for int() with base 10: 'five'" in message[
+        "markdown"]["text"]
+    assert message["at"]["atMobiles"] == ["13800000000"]
+
+
+def test_fixture_gives_back_the_settings_it_took(pytester: pytest.Pytester) -> None:
+    """configure() values in force before the fixture are in force again after it, and the
+    fixture's robot is no longer configured (an inner pytest session, tests in file order)."""
+    pytester.makepyfile(
+        """
+        import jobwatch
+        from jobwatch import config
+
+        BEFORE = "https://oapi.dingtalk.com/robot/send?access_token=before"
+        jobwatch.configure(webhook=BEFORE, keyword="告警")
+
+        def test_during(fake_dingtalk):
+            assert config.resolve().webhook == fake_dingtalk.webhook
+            assert config.resolve().secret == fake_dingtalk.secret
+            assert config.resolve().keyword is None
+
+        def test_after():
+            assert config.configured("webhook") == BEFORE
+            assert config.configured("keyword") == "告警"
+            assert config.configured("secret") is None
+            assert config.configured("outbox") is None
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -35,7 +35,7 @@ def job(n, payload):
     raise ValueError(f"failure {n} with a local of {len(payload)} bytes")
 
 total = int(sys.argv[1])
-checkpoints = sorted({1_000, total // 10, total // 4, total // 2, total})
+checkpoints = sorted({c for c in (1_000, total // 10, total // 4, total // 2, total) if c >= 1_000})
 n = 0
 for mark in checkpoints:
     while n < mark:

@@ -1,6 +1,6 @@
 """Per-call cost of @jobwatch.monitor on the success path, against a minimal wrapper.
 
-    python benchmarks/success_path.py
+    python benchmarks/success_path.py [--number 200000] [--rounds 15]
 
 The minimal wrapper is what any monitor must at least do: functools.wraps, try/except and one
 perf_counter() read. Target (the @monitor issue): @monitor at most 2x its cost, with the
@@ -9,6 +9,7 @@ default notify="failure". Medians of interleaved timeit repeats.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import time
 import timeit
@@ -55,7 +56,11 @@ def timer(func: Callable[[int], int], number: int) -> Callable[[], float]:
 
 
 def main() -> None:
-    number, rounds = 200_000, 15
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--number", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    number, rounds = args.number, args.rounds
     print(_bench.machine())
     samples = _bench.interleave({n: timer(f, number) for n, f in CANDIDATES.items()}, rounds)
     print(f"{number:,} calls x {rounds} interleaved rounds; median nanoseconds per call")

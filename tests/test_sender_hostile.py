@@ -318,3 +318,30 @@ def test_environment_is_read_once_per_sender(
         sender.send(Text("second"))
     assert proxy.paths == []
     assert [m["text"]["content"] for m in fake_dingtalk.messages] == ["first", "second"]
+
+
+def _cut_chunked(handler: BaseHTTPRequestHandler) -> None:
+    """An answer whose chunked body stops in the middle of a chunk."""
+    handler.wfile.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\n1a\r\n{\"errcode\":0"
+    )
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
+def test_answer_cut_while_read_is_a_transient_send_error(
+    serve: Callable[[Answer], Server],
+) -> None:
+    """An answer cut off while its body is read (urllib3's and http.client's own errors, not
+    requests') is retried like any transient failure, then SendError with no secret in it."""
+    server = serve(_cut_chunked)
+    sender = sender_for(server, attempts=2)
+    with pytest.raises(SendError) as caught:
+        sender.send(Text("cut"))
+    assert type(caught.value) is SendError
+    assert "after 2 request(s)" in str(caught.value)
+    assert len(server.paths) == 2
+    shown = texts_of(caught.value)
+    assert TOKEN not in shown
+    assert SECRET not in shown

@@ -193,7 +193,10 @@ class DingTalkSender:
 
     def _exchange(self, state: _Send) -> str | errcodes.Transient | DingTalkError:
         """Sign, post and read one answer: the errmsg, or the error to raise (scrubbed)."""
+        import http.client
+
         import requests
+        import urllib3
 
         state.requests += 1
         remaining = self.deadline - (self._monotonic() - state.started)
@@ -219,10 +222,12 @@ class DingTalkSender:
             errmsg = errcodes.check_answer(response.status_code, content)
         except requests.Timeout:
             return errcodes.Transient(f"no answer within {timeout:.2f} s")
-        except requests.RequestException as exc:
-            return errcodes.Transient(scrub(f"{type(exc).__name__}: {exc}", secrets))
         except (errcodes.Transient, DingTalkError) as exc:
             return _scrubbed(exc, secrets)
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            # requests' errors are OSErrors; reading the answer also raises urllib3's and
+            # http.client's own (a cut chunked body, a read timeout): transient all the same.
+            return errcodes.Transient(scrub(f"{type(exc).__name__}: {exc}", secrets))
         return scrub(errmsg, secrets)
 
     def _read(self, response: requests.Response, state: _Send) -> bytes | None:

@@ -35,7 +35,6 @@ def test_success_without_errmsg() -> None:
         (200, _json(errcode="90002", errmsg="busy")),
         (500, b"Internal Server Error"),
         (502, b"<html><body>Bad Gateway</body></html>"),
-        (200, b"<html><head><title>x5</title></head><body>blocked</body></html>"),
         (200, b""),
         (200, b"[]"),
         (200, b'[{"errcode": 0}]'),
@@ -91,6 +90,22 @@ def test_x5_ban_throttled(body: bytes) -> None:
     """The x5 gateway's JSON ban (no errcode) raises Throttled for 300 s with errcode None."""
     with pytest.raises(Throttled) as info:
         check_answer(200, body)
+    assert info.value.retry_after == 300.0
+    assert info.value.errcode is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"<html><head><title>x5</title></head><body>blocked</body></html>"),
+        (403, b"<!DOCTYPE html><HTML><body><p>X5 sec: access denied</p></body></HTML>"),
+    ],
+)
+def test_x5_ban_page_throttled(status: int, body: bytes) -> None:
+    """The ban can also come as an HTML page naming the x5 gateway (dingtalk-protocol.md):
+    Throttled for 300 s, whatever the HTTP status, so the robot rests instead of retrying."""
+    with pytest.raises(Throttled) as info:
+        check_answer(status, body)
     assert info.value.retry_after == 300.0
     assert info.value.errcode is None
 

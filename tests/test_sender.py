@@ -128,10 +128,9 @@ def test_wrong_secret_fails_after_one_request(robot: FakeDingTalk, clock: Manual
         Fault(status=502),
         Fault(errcode=-1, errmsg="系统繁忙"),
         Fault(drop=True),
-        Fault(html=True),
         Fault(status=503, errcode=90002, errmsg="throttled by platform"),
     ],
-    ids=["500", "502", "busy", "dropped", "html-page", "90002"],
+    ids=["500", "502", "busy", "dropped", "90002"],
 )
 def test_transient_failures_are_retried_then_delivered_once(
     robot: FakeDingTalk, sender: DingTalkSender, clock: ManualClock, fault: Fault
@@ -200,6 +199,19 @@ def test_throttled_raises_without_hammering(
     with pytest.raises(Throttled) as caught:
         sender.send(Text("hi"))
     assert (caught.value.errcode, caught.value.retry_after) == (errcode, 600.0)
+    assert len(robot.requests) == 1
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize("status", [200, 403])
+def test_ban_page_raises_throttled_for_five_minutes(
+    robot: FakeDingTalk, sender: DingTalkSender, clock: ManualClock, status: int
+) -> None:
+    """The gateway's HTML ban page gets one request, then Throttled for 300 s."""
+    robot.fail_next(Fault(html=True, status=status))
+    with pytest.raises(Throttled) as caught:
+        sender.send(Text("hi"))
+    assert (caught.value.errcode, caught.value.retry_after) == (None, 300.0)
     assert len(robot.requests) == 1
     assert clock.slept == []
 

@@ -76,6 +76,12 @@ def _errcode(value: Any) -> int | None:
     return None
 
 
+def _is_ban_page(body: bytes) -> bool:
+    """The gateway's ban can also come as an HTML page naming its x5 firewall."""
+    head = body[:4096].lower()
+    return (b"<html" in head or b"<!doctype html" in head) and b"x5" in head
+
+
 def check_answer(status: int, body: bytes) -> str:
     """Return errmsg of an accepted message; raise Transient, Throttled or DingTalkError."""
     try:
@@ -88,6 +94,8 @@ def check_answer(status: int, body: bytes) -> str:
             "use the webhook URL exactly as the group's robot settings show it",
         )
     if not isinstance(answer, dict):
+        if _is_ban_page(body):
+            raise Throttled(None, "IP banned by DingTalk's gateway (x5 page)", BAN_SECONDS)
         if 400 <= status < 500 and status not in (408, 429):
             raise DingTalkError(
                 None, f"HTTP {status} with a body that is not DingTalk's JSON",

@@ -60,6 +60,7 @@ class Delivery:
         self._routes: dict[str, _Route] = {}
         self._senders: dict[str, tuple[_Route, DingTalkSender]] = {}
         self._mine = RowIds()  # rows this process submitted (or adopted) and waits for
+        self._settle_cursor = 0  # _settle_mine looks at the rows after this one next
         self._lost_since_flush = 0
         self._changed = threading.Condition()
         self._urgent = 0
@@ -83,7 +84,7 @@ class Delivery:
         self._routes[robot] = (settings.webhook, settings.secret, settings.keyword)
         return robot
 
-    def add(self, message: Message, settings: Settings, summary: dict[str, Any], label: str) -> int:
+    def add(self, message: Message, settings: Settings, summary: dict[str, Any]) -> int:
         """Commit ``message`` for the robot of ``settings``; the worker sends it."""
         robot = self.know(settings)
         assert robot is not None  # noqa: S101 - submit() checked the webhook
@@ -322,14 +323,25 @@ class Delivery:
             self._changed.notify_all()
 
     def _settle_mine(self) -> None:
-        """Stop waiting for rows another process settled: the oldest few hundred a tick (the
-        oldest are settled first), so that a backlog of 100,000 costs no more than ten."""
+        """Stop waiting for rows another process settled (it claimed them for a robot both
+        know), counting the dead ones as lost. A few hundred rows a tick, going round: a
+        backlog of 100,000 costs no more than one of 500, and the rows of a robot that is held
+        back do not hide those of another."""
         with self._changed:
-            oldest = self._mine.oldest(SETTLE_CHECK)
-        if not oldest:
+            box = self.outbox
+            rows = self._mine.after(self._settle_cursor, SETTLE_CHECK)
+            self._settle_cursor = rows[-1] if len(rows) == SETTLE_CHECK else 0
+        if not rows:
             return
-        states = self.outbox.states(oldest)
-        self._forget([r for r in oldest if states.get(r) not in ("pending", "sending")])
+        states = box.states(rows)
+        with self._changed:
+            if self.outbox is not box:  # went to memory meanwhile: these ids are not its rows
+                return
+            dead = [r for r in rows if states.get(r) == "dead"]
+            self._lost_since_flush += sum(1 for r in dead if r in self._mine)
+            # A row that is gone was purged after it was delivered: nothing to wait for.
+            self._mine.discard(r for r in rows if states.get(r) not in ("pending", "sending"))
+            self._changed.notify_all()
 
     # -- run history -------------------------------------------------------------------
 
@@ -413,7 +425,7 @@ def submit(
     if interrupted:
         preload()
     delivery = get()
-    delivery.add(message, settings, summary or {"name": label, "status": "failure"}, label)
+    delivery.add(message, settings, summary or {"name": label, "status": "failure"})
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -375,7 +375,7 @@ def test_rows_settled_by_another_process_end_the_wait() -> None:
 
 def test_a_backlog_settles_as_another_process_delivers_it() -> None:
     """A backlog of 1,200 pending reports stops being waited for as another process delivers
-    it, from the oldest on (the worker checks the oldest few hundred each tick)."""
+    it (the worker looks at 500 rows a tick, going round)."""
     with FakeDingTalk() as robot:
         jobwatch.configure(webhook=robot.webhook)
         delivery.get().outbox.pause(robot_of(robot), time.time() + 600, "held for the test")
@@ -386,11 +386,50 @@ def test_a_backlog_settles_as_another_process_delivers_it() -> None:
         try:
             ids = sorted(other.pending_ids([robot_of(robot)]))
             other.delivered(ids[:700], time.time())
-            worker._settle_mine()  # what the worker's tick does (it may also run meanwhile):
-            worker._settle_mine()  # two looks at the oldest 500 find all 700 delivered rows
+            for _ in range(4):  # what the worker's tick does (it may also run meanwhile): four
+                worker._settle_mine()  # windows of 500 go once round the 1,200 rows
             assert worker.pending == 500
             other.delivered(ids[700:], time.time())
         finally:
             other.close()
         assert jobwatch.flush(5) is True
+    assert robot.requests == []
+
+
+def test_rows_held_for_one_robot_do_not_hide_anothers_settled_rows() -> None:
+    """600 reports of a paused robot, then 50 of a second robot that another process
+    delivers: the 50 stop being waited for although 600 older rows are still pending."""
+    with FakeDingTalk() as first, FakeDingTalk() as second:
+        jobwatch.configure(webhook=first.webhook)
+        worker = delivery.get()
+        worker.outbox.pause(robot_of(first), time.time() + 600, "held for the test")
+        worker.outbox.pause(robot_of(second), time.time() + 600, "held for the test")
+        fail_many(600)
+        jobwatch.configure(webhook=second.webhook)
+        fail_many(50)
+        assert worker.pending == 650
+        other = outbox.Outbox(str(outbox_file()))
+        try:
+            other.delivered(other.pending_ids([robot_of(second)]), time.time())
+        finally:
+            other.close()
+        for _ in range(3):  # windows of 500 go once round the 650 rows
+            worker._settle_mine()
+        assert worker.pending == 600
+    assert first.requests == second.requests == []
+
+
+def test_a_row_another_process_marked_dead_is_a_lost_report() -> None:
+    """A report that another process's send got refused (dead) makes flush() False."""
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        delivery.get().outbox.pause(robot_of(robot), time.time() + 600, "held for the test")
+        fail_many(1)
+        other = outbox.Outbox(str(outbox_file()))
+        try:
+            other.dead(other.pending_ids([robot_of(robot)]), time.time(), 310000, "refused")
+        finally:
+            other.close()
+        assert jobwatch.flush(5) is False
+        assert delivery.get().pending == 0
     assert robot.requests == []

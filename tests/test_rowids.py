@@ -9,7 +9,7 @@ def test_adds_in_any_order_keep_one_sorted_copy() -> None:
     ids = RowIds([5, 3])
     for row in (7, 1, 5, 4, 7):
         ids.add(row)
-    assert ids.oldest(10) == [1, 3, 4, 5, 7]
+    assert ids.after(0, 10) == [1, 3, 4, 5, 7]
     assert len(ids) == 5
 
 
@@ -22,13 +22,22 @@ def test_membership() -> None:
 def test_discard_removes_present_rows_only() -> None:
     ids = RowIds(range(10))
     ids.discard([0, 5, 9, 42])
-    assert ids.oldest(100) == [1, 2, 3, 4, 6, 7, 8]
+    assert ids.after(-1, 100) == [1, 2, 3, 4, 6, 7, 8]
 
 
-def test_oldest_is_the_smallest_rows() -> None:
-    ids = RowIds([30, 10, 20])
-    assert ids.oldest(2) == [10, 20]
-    assert ids.oldest(0) == []
+def test_after_is_a_slice_of_the_larger_rows() -> None:
+    ids = RowIds([30, 10, 20, 40])
+    assert ids.after(0, 2) == [10, 20]
+    assert ids.after(10, 2) == [20, 30]
+    assert ids.after(15, 10) == [20, 30, 40]
+    assert ids.after(40, 5) == []
+    assert ids.after(0, 0) == []
+
+
+def test_update_merges_many_rows() -> None:
+    ids = RowIds([5, 1])
+    ids.update([3, 5, 9, 2])
+    assert ids.after(0, 10) == [1, 2, 3, 5, 9]
 
 
 def test_update_clear_and_truth() -> None:
@@ -36,7 +45,7 @@ def test_update_clear_and_truth() -> None:
     assert not ids
     ids.update([3, 1, 3])
     assert bool(ids)
-    assert ids.oldest(5) == [1, 3]
+    assert ids.after(0, 5) == [1, 3]
     assert repr(ids) == "RowIds(2 rows)"
     ids.clear()
     assert len(ids) == 0

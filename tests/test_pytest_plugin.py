@@ -47,27 +47,47 @@ def test_readme_example_a_failing_job_alerts_its_owner(fake_dingtalk: FakeDingTa
     assert message["at"]["atMobiles"] == ["13800000000"]
 
 
-def test_fixture_gives_back_the_settings_it_took(pytester: pytest.Pytester) -> None:
-    """configure() values in force before the fixture are in force again after it, and the
-    fixture's robot is no longer configured (an inner pytest session, tests in file order)."""
+def test_fixture_gives_back_the_settings_it_took(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configure() values in force before the fixture are in force again after it; the
+    machine's JOBWATCH_* variables do not reach the test that uses it, and are back after
+    (an inner pytest session, tests in file order)."""
+    monkeypatch.setenv("JOBWATCH_KEYWORD", "env-keyword")
+    monkeypatch.setenv("JOBWATCH_NOTIFY", "never")
+    monkeypatch.setenv("JOBWATCH_WEBHOOK", "https://oapi.dingtalk.com/robot/send?access_token=env")
     pytester.makepyfile(
         """
+        import os
         import jobwatch
         from jobwatch import config
 
         BEFORE = "https://oapi.dingtalk.com/robot/send?access_token=before"
-        jobwatch.configure(webhook=BEFORE, keyword="告警")
+        jobwatch.configure(webhook=BEFORE, keyword="告警", dry_run=True, outbox="off")
+
+        @jobwatch.monitor("env-job")
+        def job():
+            raise ValueError("boom")
 
         def test_during(fake_dingtalk):
-            assert config.resolve().webhook == fake_dingtalk.webhook
-            assert config.resolve().secret == fake_dingtalk.secret
-            assert config.resolve().keyword is None
+            settings = config.resolve()
+            assert settings.webhook == fake_dingtalk.webhook
+            assert settings.secret == fake_dingtalk.secret
+            assert (settings.keyword, settings.notify, settings.dry_run) == (None, "failure", False)
+            try:
+                job()
+            except ValueError:
+                pass
+            assert jobwatch.flush(5)
+            assert len(fake_dingtalk.messages) == 1
 
         def test_after():
             assert config.configured("webhook") == BEFORE
             assert config.configured("keyword") == "告警"
+            assert config.configured("dry_run") is True
+            assert config.configured("outbox") == "off"
             assert config.configured("secret") is None
-            assert config.configured("outbox") is None
+            assert os.environ["JOBWATCH_NOTIFY"] == "never"
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")

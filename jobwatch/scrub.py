@@ -19,11 +19,13 @@ __all__ = ["MASK", "install_log_filter", "scrub"]  # and ScrubFilter, made on fi
 MASK = "***"
 
 # Query values that are secret: the robot's token, the sign and its timestamp.
-# The name may follow a plain separator or an encoded one (%3F, %26) in a URL nested inside
-# another; the value ends at '&', an encoded '&' (%26), white space or a closing quote/bracket.
+# The name may follow a plain separator or an encoded one (%3F, %26; %253F, %2526 when encoded
+# twice) in a URL nested inside another; the value ends at '&', an encoded '&', white space
+# or a closing quote/bracket.
 _QUERY = re.compile(
-    r"(?i)(?:(?<![0-9a-z_])|(?<=%3F)|(?<=%26))(access_token|sign|timestamp)(=|%3D)"
-    r"(?:(?!%26)[^&\s'\"<>)\],;])*"
+    r"(?i)(?:(?<![0-9a-z_])|(?<=%3F)|(?<=%26)|(?<=%253F)|(?<=%2526))"
+    r"(access_token|sign|timestamp)(=|%3D|%253D)"
+    r"(?:(?!%26|%2526)[^&\s'\"<>)\],;])*"
 )
 # Secrets shorter than this are not replaced as bare strings: "a" would mask every "a".
 _MIN_LITERAL = 6
@@ -33,7 +35,7 @@ _URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.con
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with secret query values and every given secret replaced by ``***``."""
-    if "=" in text or "%3" in text:  # the pattern needs one of them; most text has neither
+    if "=" in text or "%" in text:  # the pattern needs one of them; most text has neither
         text = _QUERY.sub(_masked, text)
     for secret in secrets:
         if secret and len(secret) >= _MIN_LITERAL:
@@ -52,8 +54,9 @@ def _forms(secret: str) -> tuple[str, ...]:
     the few secrets a process has (a report scrubs dozens of lines with the same two)."""
     from urllib.parse import quote, quote_plus  # only when there is a secret to find
 
-    forms = tuple(sorted({secret, quote(secret, safe=""), quote_plus(secret)}, key=len,
-                         reverse=True))
+    encoded = {quote(secret, safe=""), quote_plus(secret)}
+    encoded |= {_HEX.sub(lambda m: m.group().lower(), form) for form in encoded}  # %2f too
+    forms = tuple(sorted({secret, *encoded}, key=len, reverse=True))
     if len(_FORMS) >= 64:
         _FORMS.clear()
     _FORMS[secret] = forms
@@ -61,6 +64,7 @@ def _forms(secret: str) -> tuple[str, ...]:
 
 
 _FORMS: dict[str, tuple[str, ...]] = {}
+_HEX = re.compile(r"%[0-9A-F]{2}")
 
 
 def _filter_class() -> type:

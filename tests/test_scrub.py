@@ -74,6 +74,18 @@ def test_scrub_lower_case_encoded_equals() -> None:
     assert scrub("access_token%3dabc123%26sign%3dxyz9") == "access_token%3d***%26sign%3d***"
 
 
+def test_scrub_twice_encoded_url() -> None:
+    """A URL encoded twice (= as %253D, & as %2526) loses its token and sign too."""
+    text = "next=https%253A%252F%252Fh%253Faccess_token%253Dtok123%2526sign%253Dabc9"
+    assert scrub(text) == "next=https%253A%252F%252Fh%253Faccess_token%253D***%2526sign%253D***"
+
+
+def test_scrub_secret_with_lower_case_percent_encoding() -> None:
+    """A secret percent-encoded with lower-case hex digits (%2f) is masked as well."""
+    assert scrub("a SEC%2fx%2by%3dz b", ["SEC/x+y=z"]) == "a *** b"
+    assert scrub("a SEC%2Fx%2By%3Dz b", ["SEC/x+y=z"]) == "a *** b"
+
+
 def test_scrub_same_secret_twice_gives_same_answer() -> None:
     """The encoded forms of a secret are remembered between calls; the second call masks the
     same as the first."""

@@ -194,6 +194,14 @@ def configure(**settings: Any) -> None:
                 _configured.pop(name, None)
             else:
                 _configured[name] = parsed[name]
+        if "notify" in settings:
+            quiet_successes.clear()
+
+
+# Whether a success is quiet (recorded, no message), by raw JOBWATCH_NOTIFY value: the success
+# path's one lookup, filled by monitor as values are seen. Emptied whenever configure() sets or
+# unsets notify, so that no entry made before can answer for a configured policy.
+quiet_successes: dict[Any, bool] = {}
 
 
 def configured(name: str) -> Any:

@@ -52,10 +52,10 @@ try:
 except AttributeError:  # pragma: no cover - an os.environ without the CPython internals
     _ENV_DATA, _NOTIFY_KEY = None, None
 # Whether successes are quiet (recorded in the history, no message), by raw JOBWATCH_NOTIFY
-# value; filled as values are seen, so the hot path never parses. "change" must look at
-# every success (it may be a recovery).
+# value; filled as values are seen, so the hot path never parses (config empties it when
+# configure() sets notify). "change" must look at every success (it may be a recovery).
 _LOUD = ("always", "change")
-_QUIET: dict[Any, bool] = {None: True, b"failure": True, b"never": True}
+_QUIET: dict[Any, bool] = config.quiet_successes
 
 
 def _module(name: str) -> Any:
@@ -511,9 +511,9 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
     # attribute lookup or Python-level call would show in benchmarks/success_path.py.
     finish, clock, name = engine._finish, _perf, engine.name
     fixed = None if engine._explicit_notify is None else engine._explicit_notify not in _LOUD
-    configured, quiet_by_raw, slow = config._configured, _QUIET, engine.quiet_success
+    quiet_by_raw, slow = _QUIET, engine.quiet_success
     env, key = (_ENV_DATA, _NOTIFY_KEY) if _ENV_DATA is not None else ({}, None)
-    buffer, limit = runs._SUCCESSES, runs.LIMIT
+    buffer = runs._SUCCESSES
 
     @_wraps(func)
     def fast(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -524,14 +524,14 @@ def _function(func: Callable[P, R], engine: Watch) -> Callable[P, R]:
             finish(perf, exc)
             raise
         quiet = fixed
-        if quiet is None:
-            quiet = quiet_by_raw.get(env.get(key)) if "notify" not in configured else None
+        if quiet is None:  # empty while configure() sets notify: then slow() decides
+            quiet = quiet_by_raw.get(env.get(key))
             if quiet is None:
                 quiet = slow()
         if not quiet:
             finish(perf, None)
-        elif len(buffer) < limit:
-            buffer.append((name, perf, clock()))  # the run history, written off this thread
+        else:  # the run history (a bounded deque: the newest kept), written off this thread
+            buffer.append((name, perf, clock()))
         return result
 
     return fast

@@ -17,37 +17,31 @@ from _thread import allocate_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Callable
     from typing import Any
+else:
+    from _collections import deque  # collections' own deque, without importing collections
 
 __all__ = ["RunRecord", "buffered", "decide", "success"]
 
-LIMIT = 10_000  # successes kept in memory before the worker writes them; more are not recorded
-_SUCCESSES: list[tuple[str, float, float]] = []  # (name, perf start, perf end)
+LIMIT = 10_000  # successes kept in memory until written: the newest (history keeps 1,000 a job)
+_SUCCESSES: deque[tuple[str, float, float]] = deque(maxlen=LIMIT)  # (name, perf start, end)
 _LAST: dict[str, tuple[str, int]] = {}  # name -> (last final status, failures in a row)
 _perf = time.perf_counter
 _DRAIN = allocate_lock()
 
 
 def success(name: str, perf: float, end: float) -> None:
-    """Buffer one successful run (the hot path: an append)."""
-    if len(_SUCCESSES) >= LIMIT:
-        overflow()
+    """Buffer one successful run (the hot path: an append; when the buffer is full, because
+    no worker has written it, the oldest run makes room)."""
     _SUCCESSES.append((name, perf, end))
-
-
-def overflow() -> None:
-    """The buffer is full (no worker has written it): drop its older half, keep the newest."""
-    with _DRAIN:
-        del _SUCCESSES[: LIMIT // 2]
 
 
 def buffered(host: str) -> list[tuple[Any, ...]]:
     """Take the buffered successes as outbox run rows (name, host, status, started, ...)."""
-    with _DRAIN:  # appends need no lock (list.append is atomic); two takers would
-        count = len(_SUCCESSES)
-        taken = _SUCCESSES[:count]
-        del _SUCCESSES[:count]
+    with _DRAIN:  # appends need no lock (deque.append is atomic); two takers would
+        taken = [_SUCCESSES.popleft() for _ in range(len(_SUCCESSES))]
     wall, now = time.time(), _perf()
     return [(name, host, "success", wall - (now - start), end - start, None)
             for name, start, end in taken]

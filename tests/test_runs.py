@@ -6,13 +6,13 @@ from jobwatch import runs
 
 
 def test_buffer_keeps_the_newest_when_full() -> None:
-    """A full success buffer drops its older half, so the newest runs are recorded."""
+    """A full success buffer lets its oldest runs go, so the newest LIMIT are recorded."""
     for n in range(runs.LIMIT + 10):
         runs.success(f"job{n}", float(n), float(n) + 0.5)
     rows = runs.buffered("host-1")
-    assert len(rows) == runs.LIMIT // 2 + 10
+    assert len(rows) == runs.LIMIT
     assert rows[-1][0] == f"job{runs.LIMIT + 9}"
-    assert rows[0][0] == f"job{runs.LIMIT // 2}"
+    assert rows[0][0] == "job10"
     assert runs.buffered("host-1") == []
 
 
@@ -50,3 +50,24 @@ def test_change_starts_from_the_recorded_history() -> None:
 def test_first_run_that_fails_alerts() -> None:
     """A job with no history whose first run fails gets an alert."""
     assert runs.decide("new-job", "interrupted", lambda: []) == (True, None)
+
+
+def test_watched_successes_past_a_full_buffer_are_kept() -> None:
+    """The @monitor success path keeps the newest runs when its buffer is full (a long-lived
+    process that never failed, so no worker wrote it): a run after 10,000 others is recorded."""
+    import jobwatch
+
+    @jobwatch.monitor("busy-job")
+    def busy() -> None:
+        pass
+
+    @jobwatch.monitor("rare-job")
+    def rare() -> None:
+        pass
+
+    for _ in range(runs.LIMIT):
+        busy()
+    rare()
+    rows = runs.buffered("host-1")
+    assert [r[0] for r in rows[-2:]] == ["busy-job", "rare-job"]
+    assert len(rows) == runs.LIMIT

@@ -94,6 +94,16 @@ def test_x5_ban_throttled(body: bytes) -> None:
     assert info.value.errcode is None
 
 
+def test_html_pages_that_merely_contain_x5_are_not_the_ban() -> None:
+    """A proxy's 502 page with a request id 0x5f3a91 stays transient, and a 404 page of the
+    wrong host linking index5.css stays a permanent refusal: only "x5" as a word is the ban."""
+    with pytest.raises(errcodes.Transient):
+        check_answer(502, b"<html><body><h1>502</h1><p>request id 0x5f3a91</p></body></html>")
+    with pytest.raises(DingTalkError) as info:
+        check_answer(404, b'<html><head><link href="index5.css"></head><body>404</body></html>')
+    assert not isinstance(info.value, Throttled)
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
     [

@@ -7,6 +7,7 @@ decides; it may be a number or a string. See shared/dingtalk-protocol.md for the
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import DingTalkError, Throttled
@@ -77,9 +78,13 @@ def _errcode(value: Any) -> int | None:
 
 
 def _is_ban_page(body: bytes) -> bool:
-    """The gateway's ban can also come as an HTML page naming its x5 firewall."""
+    """The gateway's ban can also come as an HTML page naming its x5 firewall: "x5" as a word
+    of its own (not in "0x5f", "index5.css" or base64), or "x5sec"."""
     head = body[:4096].lower()
-    return (b"<html" in head or b"<!doctype html" in head) and b"x5" in head
+    return (b"<html" in head or b"<!doctype html" in head) and _X5.search(head) is not None
+
+
+_X5 = re.compile(rb"(?<![0-9a-z_+/.-])x5(?:sec)?(?![0-9a-z_+/=-])")
 
 
 def check_answer(status: int, body: bytes) -> str:

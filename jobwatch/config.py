@@ -199,9 +199,20 @@ def configure(**settings: Any) -> None:
 
 
 # Whether a success is quiet (recorded, no message), by raw JOBWATCH_NOTIFY value: the success
-# path's one lookup, filled by monitor as values are seen. Emptied whenever configure() sets or
-# unsets notify, so that no entry made before can answer for a configured policy.
+# path's one lookup, filled by quiet_from_env() as values are seen. Emptied whenever
+# configure() sets or unsets notify, and filled only while notify is not configured, both
+# under the lock: no entry can answer for a configured policy.
 quiet_successes: dict[Any, bool] = {}
+
+
+def quiet_from_env(raw: Any, loud: tuple[str, ...]) -> bool:
+    """Whether JOBWATCH_NOTIFY (whose raw value is ``raw``) makes successes quiet; remembered
+    in quiet_successes unless configure() has set notify meanwhile."""
+    quiet = (_from_env("notify") or _DEFAULTS["notify"]) not in loud
+    with _lock:
+        if "notify" not in _configured:
+            quiet_successes[raw] = quiet
+    return quiet
 
 
 def configured(name: str) -> Any:

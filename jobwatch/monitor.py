@@ -233,7 +233,7 @@ class Watch:
         raw = _ENV_DATA.get(_NOTIFY_KEY)
         quiet = _QUIET.get(raw)
         if quiet is None:  # a value not seen before: parse it once
-            quiet = _QUIET[raw] = config.resolve().notify not in _LOUD
+            quiet = config.quiet_from_env(raw, _LOUD)
         return quiet
 
     def _finish(

@@ -411,3 +411,18 @@ def test_settings_unknown_name() -> None:
     """Settings(...) with an unknown name raises TypeError naming it."""
     with pytest.raises(TypeError, match="unknown settings: bogus"):
         Settings(bogus=1)
+
+
+def test_a_late_env_answer_cannot_quiet_a_configured_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread that read JOBWATCH_NOTIFY before configure(notify=...) cannot leave its answer
+    in the success path's table afterwards: the table is filled only while notify is not
+    configured (else every later success would stay quiet under notify="always")."""
+    monkeypatch.setenv("JOBWATCH_NOTIFY", "failure")
+    config.configure(notify="always")
+    assert config.quiet_from_env(b"failure", ("always", "change")) is True
+    assert config.quiet_successes == {}
+    config.configure(notify=None)
+    assert config.quiet_from_env(b"failure", ("always", "change")) is True
+    assert config.quiet_successes == {b"failure": True}

@@ -92,8 +92,9 @@ def _write_at_exit() -> None:
     try:
         import sys
 
-        if "jobwatch.delivery" in sys.modules:
-            return  # its own exit handler writes them, with its outbox
+        delivery = sys.modules.get("jobwatch.delivery")
+        if delivery is not None and getattr(delivery, "_delivery", None) is not None:
+            return  # a running delivery's exit handler writes them, with its outbox
         if not _write_lean():
             from .config import resolve
             from .outbox import Outbox
@@ -141,7 +142,10 @@ def _write_lean() -> bool:
 
 
 def _forget_in_child() -> None:
-    """A forked child records its own runs; the parent's buffer is the parent's to write."""
+    """A forked child records its own runs; the parent's buffer is the parent's to write. The
+    lock is made anew: another thread of the parent may have held it at the fork."""
+    global _DRAIN
+    _DRAIN = allocate_lock()
     _SUCCESSES.clear()
 
 

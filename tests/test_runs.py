@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from jobwatch import runs
 
 
@@ -71,3 +76,36 @@ def test_watched_successes_past_a_full_buffer_are_kept() -> None:
     rows = runs.buffered("host-1")
     assert [r[0] for r in rows[-2:]] == ["busy-job", "rare-job"]
     assert len(rows) == runs.LIMIT
+
+
+def test_forked_child_gets_a_free_drain_lock() -> None:
+    """A child forked while another thread of the parent held the buffer's lock can still
+    take it (else its worker and its exit would wait for ever)."""
+    import os
+
+    with runs._DRAIN:
+        pid = os.fork()
+        if pid == 0:  # the child: report by exit status only
+            os._exit(0 if runs._DRAIN.acquire(blocking=False) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_successes_are_written_at_exit_when_delivery_is_loaded_but_idle(tmp_path: Path) -> None:
+    """A process that imported jobwatch.delivery but never failed (no Delivery made) still
+    writes its successes to the history at exit."""
+    script = (
+        "import jobwatch, jobwatch.delivery\n"
+        "@jobwatch.monitor('idle-delivery-job')\n"
+        "def job():\n    return 1\n"
+        "for _ in range(5):\n    job()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBWATCH_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    history = subprocess.run(
+        [sys.executable, "-c", "import jobwatch\n"
+         "print(len(jobwatch.history('idle-delivery-job', 100)))"],
+        env=env, check=True, timeout=60, capture_output=True, text=True,
+    )
+    assert history.stdout == "5\n"

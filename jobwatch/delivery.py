@@ -201,34 +201,37 @@ class Delivery:
             self._wake_at = min(self._wake_at, when) if self._wake_at else when
 
     def _service(self, robot: str, now: float) -> None:
-        oldest = self.outbox.oldest_due(robot, now, STALE)
+        # The outbox of this pass: if the job's thread switches to memory meanwhile, the rows
+        # claimed here are settled in the file they came from, not in the new memory one.
+        box = self.outbox
+        oldest = box.oldest_due(robot, now, STALE)
         if oldest is None:
             return
-        used = self.outbox.used(robot, now, WINDOW)
+        used = box.used(robot, now, WINDOW)
         hold = _hold(used)
         if self._urgent:  # someone waits (a flush, the exit): company only if the budget is low
             hold = 0.0 if used < 4 else min(hold, 0.3)
         if now - oldest < hold:
             self._later(oldest + hold)
             return
-        wait, slot = self.outbox.take_slot(robot, now, BUDGET, WINDOW)
+        wait, slot = box.take_slot(robot, now, BUDGET, WINDOW)
         if wait > 0:
             self._later(now + wait)
             return
-        _batch, rows = self.outbox.claim(robot, now, 1000, STALE)
+        _batch, rows = box.claim(robot, now, 1000, STALE)
         if not rows:  # another process took them first: the slot goes back to the budget
-            self.outbox.free_slot(slot)
+            box.free_slot(slot)
         else:
             with self._changed:
                 self._in_flight = [r.id for r in rows]
             try:
-                self._send_batch(robot, rows, slot)
+                self._send_batch(box, robot, rows, slot)
             finally:
                 with self._changed:
                     self._in_flight = []
                     self._changed.notify_all()
 
-    def _send_batch(self, robot: str, rows: list[Row], slot: int) -> None:
+    def _send_batch(self, box: Outbox, robot: str, rows: list[Row], slot: int) -> None:
         sender = self._sender(robot)
         chunks: list[tuple[list[int], Message, str]]
         if len(rows) == 1:
@@ -244,18 +247,19 @@ class Delivery:
             ]
         for k, (ids, message, msg_uuid) in enumerate(chunks):
             if k:
-                wait, slot = self.outbox.take_slot(robot, time.time(), BUDGET, WINDOW)
+                wait, slot = box.take_slot(robot, time.time(), BUDGET, WINDOW)
                 if wait > 0:
                     rest = [rows[i].id for more, _m, _u in chunks[k:] for i in more]
-                    self.outbox.unclaim(rest, time.time())
+                    box.unclaim(rest, time.time())
                     return
-            if not self._send(robot, sender, message, msg_uuid, [rows[i] for i in ids], slot):
+            if not self._send(box, robot, sender, message, msg_uuid, [rows[i] for i in ids],
+                              slot):
                 rest = [rows[i].id for more, _m, _u in chunks[k + 1 :] for i in more]
-                self.outbox.unclaim(rest, time.time())
+                box.unclaim(rest, time.time())
                 return
 
     def _send(
-        self, robot: str, sender: DingTalkSender, message: Message, msg_uuid: str,
+        self, box: Outbox, robot: str, sender: DingTalkSender, message: Message, msg_uuid: str,
         rows: list[Row], slot: int,
     ) -> bool:
         """Send one message for ``rows``; settle them; False if the robot should rest."""
@@ -265,11 +269,11 @@ class Delivery:
             try:
                 sender.send(message, msg_uuid=msg_uuid)
             finally:  # retries may have reached DingTalk late: count the send when it ended
-                self.outbox.touch_slot(slot, time.time())
+                box.touch_slot(slot, time.time())
         except Throttled as exc:
             now = time.time()
-            self.outbox.pause(robot, now + exc.retry_after, f"errcode {exc.errcode}")
-            self.outbox.unclaim(ids, now)
+            box.pause(robot, now + exc.retry_after, f"errcode {exc.errcode}")
+            box.unclaim(ids, now)
             log.warning(
                 "jobwatch: the robot is throttled (%s); %d report(s) kept, sending again"
                 " in %.0f s", exc.errmsg, len(ids), exc.retry_after,
@@ -277,19 +281,19 @@ class Delivery:
             return False
         except (DingTalkError, MessageTooLarge) as exc:
             errcode = getattr(exc, "errcode", None)
-            self.outbox.dead(ids, time.time(), errcode, str(exc))
+            box.dead(ids, time.time(), errcode, str(exc))
             log.error(
                 "jobwatch: DingTalk refused the report of %r: %s; the report is kept as dead"
                 " in the outbox", label, exc,
             )
-            self._lost(ids)
-            self._forget(ids)
+            self._lost(ids, box)
+            self._forget(ids, box)
             return True
         except SendError as exc:
             now = time.time()
             attempts = rows[0].attempts + 1
             backoff = min(600.0, 15.0 * 2 ** min(attempts - 1, 6))
-            self.outbox.retry_later(ids, now, now + backoff, str(exc))
+            box.retry_later(ids, now, now + backoff, str(exc))
             self.last_error = str(exc)
             # A short job says so once at exit; a long-lived process warns when it persists.
             log.log(
@@ -298,8 +302,8 @@ class Delivery:
                 " %.0f s): %s", label, attempts, backoff, exc,
             )
             return False
-        self.outbox.delivered(ids, time.time())
-        self._forget(ids)
+        box.delivered(ids, time.time())
+        self._forget(ids, box)
         return True
 
     def _sender(self, robot: str) -> DingTalkSender:
@@ -312,14 +316,16 @@ class Delivery:
             )
         return known[1]
 
-    def _lost(self, ids: list[int]) -> None:
+    def _lost(self, ids: list[int], box: Outbox) -> None:
         with self._changed:
-            self._lost_since_flush += sum(1 for i in ids if i in self._mine)
+            if self.outbox is box:  # else _mine holds the ids of another outbox now
+                self._lost_since_flush += sum(1 for i in ids if i in self._mine)
 
-    def _forget(self, ids: list[int]) -> None:
-        """``ids`` were settled (delivered or dead): stop waiting for them."""
+    def _forget(self, ids: list[int], box: Outbox) -> None:
+        """``ids`` of ``box`` were settled (delivered or dead): stop waiting for them."""
         with self._changed:
-            self._mine.discard(ids)
+            if self.outbox is box:
+                self._mine.discard(ids)
             self._changed.notify_all()
 
     def _settle_mine(self) -> None:

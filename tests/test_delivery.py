@@ -433,3 +433,26 @@ def test_a_row_another_process_marked_dead_is_a_lost_report() -> None:
         assert jobwatch.flush(5) is False
         assert delivery.get().pending == 0
     assert robot.requests == []
+
+
+def test_a_send_in_flight_settles_in_the_outbox_it_came_from() -> None:
+    """If the outbox switches to memory while a report from the file is being sent, the send
+    is settled in the file, not on the memory row that happens to have the same id."""
+    from jobwatch.messages import from_payload
+
+    with FakeDingTalk() as robot:
+        jobwatch.configure(webhook=robot.webhook)
+        worker = delivery.get()
+        file_box, rid = worker.outbox, robot_of(robot)
+        file_box.pause(rid, time.time() + 600, "held for the test")
+        fail_many(1)
+        _batch, rows = file_box.claim(rid, time.time(), 10, delivery.STALE)  # the worker's part
+        worker._to_memory(OSError("the disk went away"))
+        worker.outbox.pause(rid, time.time() + 600, "held for the test")
+        fail_many(1)  # the memory outbox's row 1
+        assert worker._send(file_box, rid, worker._sender(rid), from_payload(rows[0].payload),
+                            rows[0].msg_uuid, rows, 0)
+        assert file_box.states([rows[0].id]) == {rows[0].id: "delivered"}
+        assert worker.outbox.counts() == {"pending": 1}
+        assert worker.pending == 1
+    assert len(robot.messages) == 1

@@ -26,7 +26,8 @@ def fake_dingtalk(
     temporary directory, with the machine's JOBWATCH_* variables out of the way: a test of a
     watched job can assert on the alert (after ``jobwatch.flush()``), and does not alert a
     real group. Settings a job passes itself (``webhook=``, ``notify=``...) and other
-    ``configure()`` values still apply.
+    ``configure()`` values still apply; a JOBWATCH_* variable that another fixture set with
+    monkeypatch before this one is removed too (set it with configure() instead).
     """
     for name in [n for n in os.environ if n.startswith("JOBWATCH_")]:
         monkeypatch.delenv(name)

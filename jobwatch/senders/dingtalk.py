@@ -75,7 +75,7 @@ class DingTalkSender:
     each request; ``attempts`` and ``deadline`` bound the retries of transient failures.
     ``clock`` (wall seconds, for signing), ``monotonic`` and ``sleep`` can be injected.
     Proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE...) are read from the
-    environment at the first send, as requests reads them.
+    environment at the first send, as requests reads them; a ~/.netrc is not used.
     Safe to share between threads; ``close()`` (or ``with``) releases its connections.
     """
 

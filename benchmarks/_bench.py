@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,16 @@ def interleave(
         for name, case in cases.items():
             samples[name].append(case())
     return samples
+
+
+def process_timer(argv: list[str], env: dict[str, str]) -> Callable[[], float]:
+    """A case for interleave(): seconds to run ``argv`` to its end as a fresh process."""
+    def run() -> float:
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, env=env)
+        return time.perf_counter() - started
+
+    return run
 
 
 def spread(values: list[float]) -> float:

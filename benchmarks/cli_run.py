@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import _bench
 
@@ -27,22 +24,13 @@ CASES = {
 }
 
 
-def timer(command: list[str]) -> Callable[[], float]:
-    def run() -> float:
-        started = time.perf_counter()
-        subprocess.run(command, env=ENV, check=True)
-        return time.perf_counter() - started
-
-    return run
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     runs = parser.parse_args().runs
     print(_bench.machine())
     # The warm-up round also creates the outbox the history row goes to.
-    samples = _bench.interleave({n: timer(c) for n, c in CASES.items()}, runs)
+    samples = _bench.interleave({n: _bench.process_timer(c, ENV) for n, c in CASES.items()}, runs)
     print(f"{runs} interleaved runs of each, a fresh process every time; median ms")
     medians = _bench.table(samples, "python -c pass", "ms", 1000, "python")
     print(f"jobwatch run -- true / python -c pass ="

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import _bench
 
@@ -43,15 +41,6 @@ HEAVY = ("requests", "tenacity", "sqlite3", "asyncio", "dataclasses", "logging",
 ENV = _bench.child_env()
 
 
-def timer(code: str) -> Callable[[], float]:
-    def run() -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
-        return time.perf_counter() - started
-
-    return run
-
-
 def loaded_by(code: str) -> str:
     probe = code + f"\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     done = subprocess.run([sys.executable, "-c", probe], env=ENV, capture_output=True,
@@ -71,7 +60,8 @@ def main() -> None:
         else:
             missing.append(name)
     print(_bench.machine())
-    samples = _bench.interleave({n: timer(c) for n, c in scripts.items()}, runs)
+    samples = _bench.interleave({n: _bench.process_timer([sys.executable, "-c", c], ENV)
+                                for n, c in scripts.items()}, runs)
     print(f"{runs} interleaved runs of each, a fresh interpreter every time; median ms")
     medians = _bench.table(samples, BASE, "ms", 1000, "without")
     print(f"jobwatch script / script without it = "
